@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# install-deps.sh - install the Debian 12 packages gpudispatch needs to build,
+# test and run, when they are missing.  Idempotent; needs root (or sudo) only
+# when something is missing.
+#   GD_DEPS_EXTRA="pkg ..."  also install these (e.g. what the benchmarks use)
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhwloc-dev hwloc
+      libncurses-dev libcunit1-dev tmux ${GD_DEPS_EXTRA:-})
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+	command -v sudo >/dev/null || { echo "install-deps: need root to install ${missing[*]}" >&2; exit 1; }
+	SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+	$SUDO apt-get update -q
+	$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,853 @@
+/*
+ * Rank 0: the dispatcher.
+ *
+ * Memory is a fixed pool of workers x window task slots.  The generator is
+ * called only when a worker has a free credit, and writes straight into a
+ * free slot's buffer (behind room for the record header), so a task goes out
+ * without a copy and stays in its slot until its result is in: that is what
+ * lets a task be re-queued (retry, or a worker that retires) and what bounds
+ * memory by workers x window x task size, however many tasks there are.
+ * Small tasks for one worker are batched into one message under the eager
+ * limit; a large one is sent from its slot.
+ */
+#define _GNU_SOURCE
+#include "run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { W_INIT, W_READY, W_RETIRED, W_GONE };
+
+#define HIST_MAX 1024 /* bytes of error history kept per retried task */
+
+typedef struct slot {
+	gd__bytes b; /* [record header | payload] */
+	uint64_t task_id;
+	uint16_t attempt;
+	int worker;      /* holder, -1 = none */
+	int last_worker; /* where the last attempt ran, -1 = none */
+	MPI_Request req; /* a send straight from b */
+	double dispatched_at;
+	int next_free;
+	char *hist; /* "attempt 1 on worker 2: ...; " for retries, NULL = none */
+} slot;
+
+typedef struct wk {
+	int state;
+	int stop_sent;
+	int *ring; /* slots held, oldest first */
+	unsigned head, count;
+	double last_done;
+	int hello;
+} wk;
+
+typedef struct batch {
+	uint8_t *p;
+	MPI_Request req;
+} batch;
+
+typedef struct disp {
+	MPI_Comm comm;
+	int nw;
+	unsigned W;
+	const gd_config *cfg;
+	const gd_callbacks *cb;
+	gd_generator_fn gen;
+	void *gen_state;
+	gd_stats *st;
+
+	slot *slots;
+	int nslots;
+	int free_head;
+	int *rq; /* re-queued slots, FIFO */
+	int rq_head, rq_count;
+	wk *w;
+	batch *batches;
+	int nbatches;
+
+	int gen_done;
+	int gen_err;
+	uint64_t next_id;
+	int stopping; /* 0, 1 = drain, 2 = now */
+	double stop_at;
+	int live;    /* workers READY */
+	int pending; /* workers INIT */
+	int gone;
+	uint64_t inflight;
+	int *hungry; /* workers that may have a free credit, FIFO */
+	char *in_hungry;
+	int hg_head, hg_count;
+	int stops_sent;
+	int cpu_note_shown;
+	int rc;
+
+	gd__bytes rbuf;
+	char err[256];
+} disp;
+
+/* ------------------------------------------------------------ events */
+
+static void emit(disp *d, gd_event_fn fn, gd_event *ev)
+{
+	if (!fn)
+		return;
+	ev->stats = d->st;
+	if (!ev->message)
+		ev->message = "";
+	fn(d->cb->user, ev);
+}
+
+static void update_row(disp *d, int i)
+{
+	gd_worker_stats *row = &d->st->workers[i];
+	wk *w = &d->w[i];
+
+	row->in_flight = w->count;
+	if (w->count) {
+		slot *s = &d->slots[w->ring[w->head]];
+
+		row->current_task = s->task_id;
+		row->current_since = GD__MAX(s->dispatched_at, w->last_done);
+	}
+	if (w->state == W_READY)
+		row->state = w->count ? GD_WS_BUSY : GD_WS_IDLE;
+}
+
+static void set_state(disp *d, int i, int state)
+{
+	gd_event ev = {.type = GD_EV_WORKER, .worker_id = i};
+
+	d->w[i].state = state;
+	if (state == W_READY)
+		d->st->workers[i].state = GD_WS_IDLE;
+	else if (state == W_RETIRED)
+		d->st->workers[i].state = GD_WS_ERROR;
+	else if (state == W_GONE && d->st->workers[i].state != GD_WS_ERROR)
+		d->st->workers[i].state = GD_WS_DONE;
+	update_row(d, i);
+	emit(d, d->cb->on_worker, &ev);
+}
+
+/* ------------------------------------------------------------ slots */
+
+static void slot_wait(slot *s)
+{
+	if (s->req != MPI_REQUEST_NULL)
+		MPI_Wait(&s->req, MPI_STATUS_IGNORE);
+}
+
+static void slot_free(disp *d, int si)
+{
+	slot *s = &d->slots[si];
+
+	s->worker = -1;
+	s->last_worker = -1;
+	if (s->hist)
+		s->hist[0] = '\0';
+	s->next_free = d->free_head;
+	d->free_head = si;
+}
+
+/* Worker i may take tasks: queue it for dispatch().  Keeping this list
+ * makes rank 0's work per message independent of the number of workers. */
+static void mark_hungry(disp *d, int i)
+{
+	if (d->in_hungry[i] || d->w[i].state != W_READY || d->w[i].count >= d->W)
+		return;
+	d->in_hungry[i] = 1;
+	d->hungry[(d->hg_head + d->hg_count) % d->nw] = i;
+	d->hg_count++;
+}
+
+static void requeue(disp *d, int si)
+{
+	d->rq[(d->rq_head + d->rq_count) % d->nslots] = si;
+	d->rq_count++;
+	d->slots[si].worker = -1;
+	/* rare (retries, a retired worker): any worker with a credit may take it */
+	for (int i = 0; i < d->nw; i++)
+		mark_hungry(d, i);
+}
+
+/* Take the oldest re-queued slot that may run on worker i: not where it
+ * last ran, unless no other worker is left.  \return -1 if none. */
+static int take_requeued(disp *d, int i)
+{
+	for (int k = 0; k < d->rq_count; k++) {
+		int pos = (d->rq_head + k) % d->nslots, si = d->rq[pos];
+
+		if (d->slots[si].last_worker == i && d->live > 1)
+			continue;
+		/* close the gap, keeping FIFO order */
+		for (int j = k; j > 0; j--)
+			d->rq[(d->rq_head + j) % d->nslots] =
+			        d->rq[(d->rq_head + j - 1) % d->nslots];
+		d->rq_head = (d->rq_head + 1) % d->nslots;
+		d->rq_count--;
+		return si;
+	}
+	return -1;
+}
+
+/* Ask the generator for the next task that is not skipped.  \return the
+ * slot, or -1 (no free slot, generator done or failed). */
+static int generate(disp *d)
+{
+	while (!d->gen_done && !d->gen_err && d->free_head >= 0) {
+		int si = d->free_head;
+		slot *s = &d->slots[si];
+		gd_buf buf = {.bytes = &s->b, .room = GD_REC_HDR};
+		int rc;
+
+		slot_wait(s);
+		s->b.len = GD_REC_HDR;
+		rc = d->gen(d->gen_state, &buf);
+		if (rc == 0) {
+			d->gen_done = 1;
+			return -1;
+		}
+		if (rc < 0) {
+			d->gen_err = rc;
+			gd__log(0, "the task generator returned %d after %llu tasks", rc,
+			        (unsigned long long)d->next_id);
+			return -1;
+		}
+		if (s->b.len < GD_REC_HDR)
+			s->b.len = GD_REC_HDR; /* generator set nothing: an empty task */
+		s->task_id = d->next_id++;
+		s->attempt = 1;
+		if (d->cfg->skip) {
+			rc = d->cfg->skip(d->cfg->skip_user, s->task_id, s->b.p + GD_REC_HDR,
+			                  s->b.len - GD_REC_HDR);
+			if (rc < 0) {
+				d->gen_err = rc;
+				return -1;
+			}
+			if (rc > 0) {
+				d->st->skipped++;
+				continue;
+			}
+		}
+		d->free_head = s->next_free;
+		d->st->total++;
+		return si;
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------ sending */
+
+static batch *get_batch(disp *d)
+{
+	for (int i = 0; i < d->nbatches; i++) {
+		int flag = 1;
+
+		if (d->batches[i].req != MPI_REQUEST_NULL)
+			MPI_Test(&d->batches[i].req, &flag, MPI_STATUS_IGNORE);
+		if (flag)
+			return &d->batches[i];
+	}
+	return NULL;
+}
+
+static int send_one(disp *d, int i, slot *s)
+{
+	if (MPI_Isend(s->b.p, (int)s->b.len, MPI_BYTE, i + 1, GD__TAG, d->comm, &s->req) !=
+	    MPI_SUCCESS)
+		return GD_EMPI;
+	return 0;
+}
+
+/* Send slots sel[0..n) to worker i in order, batching small ones. */
+static int send_tasks(disp *d, int i, const int *sel, int n)
+{
+	int k = 0;
+
+	while (k < n) {
+		slot *s = &d->slots[sel[k]];
+		size_t total = 0;
+		int j = k;
+
+		/* the longest run of small tasks that fits one eager message */
+		while (j < n && total + d->slots[sel[j]].b.len <= GD_BATCH_BYTES)
+			total += d->slots[sel[j++]].b.len;
+		batch *bt = j - k > 1 ? get_batch(d) : NULL;
+		if (!bt) {
+			if (send_one(d, i, s))
+				return GD_EMPI;
+			k++;
+			continue;
+		}
+		size_t off = 0;
+		for (int m = k; m < j; m++) {
+			slot *t = &d->slots[sel[m]];
+
+			memcpy(bt->p + off, t->b.p, t->b.len);
+			off += t->b.len;
+		}
+		if (MPI_Isend(bt->p, (int)off, MPI_BYTE, i + 1, GD__TAG, d->comm, &bt->req) !=
+		    MPI_SUCCESS)
+			return GD_EMPI;
+		k = j;
+	}
+	return 0;
+}
+
+/* Fill worker i's free credits.  \return tasks sent, or a negative error. */
+static int fill_worker(disp *d, int i)
+{
+	wk *w = &d->w[i];
+	int sel[64], n = 0, sent = 0, rc;
+
+	while (w->count < d->W) {
+		int si = take_requeued(d, i);
+
+		if (si < 0)
+			si = generate(d);
+		if (si < 0)
+			break;
+		slot *s = &d->slots[si];
+		gd__rec r = {.type = GD_REC_TASK,
+		             .attempt = s->attempt,
+		             .worker = (uint32_t)i,
+		             .task_id = s->task_id,
+		             .len = (uint32_t)(s->b.len - GD_REC_HDR)};
+
+		slot_wait(s); /* a re-queued slot may still be going out */
+		gd__rec_put_hdr(s->b.p, &r);
+		s->worker = i;
+		s->dispatched_at = gd_now();
+		w->ring[(w->head + w->count) % d->W] = si;
+		w->count++;
+		d->inflight++;
+		sel[n++] = si;
+		gd_event ev = {.type = GD_EV_DISPATCH,
+		               .worker_id = i,
+		               .task_id = s->task_id,
+		               .attempt = s->attempt,
+		               .task_data = s->b.p + GD_REC_HDR,
+		               .task_len = s->b.len - GD_REC_HDR};
+		update_row(d, i);
+		emit(d, d->cb->on_dispatch, &ev);
+		if (n == 64) {
+			if ((rc = send_tasks(d, i, sel, n)))
+				return rc;
+			sent += n;
+			n = 0;
+		}
+	}
+	if (n && (rc = send_tasks(d, i, sel, n)))
+		return rc;
+	return sent + n;
+}
+
+/* Fill the credits of the workers that returned some.  A worker that got
+ * less than it could take leaves the list: the next result it returns, or
+ * the next re-queued task, brings it back. */
+static int dispatch(disp *d)
+{
+	int total = 0, n = d->hg_count;
+
+	if (d->stopping)
+		return 0;
+	while (n-- > 0) {
+		int i = d->hungry[d->hg_head], rc;
+
+		d->hg_head = (d->hg_head + 1) % d->nw;
+		d->hg_count--;
+		d->in_hungry[i] = 0;
+		if (d->w[i].state != W_READY || d->w[i].count >= d->W)
+			continue;
+		rc = fill_worker(d, i);
+		if (rc < 0)
+			return rc;
+		total += rc;
+	}
+	return total;
+}
+
+static void send_ctl(disp *d, int i, uint8_t type)
+{
+	uint8_t hdr[GD_REC_HDR];
+	gd__rec r = {.type = type, .worker = (uint32_t)i};
+
+	gd__rec_put_hdr(hdr, &r);
+	/* a blocking send of 28 bytes: eager, the worker need not be waiting */
+	if (MPI_Send(hdr, GD_REC_HDR, MPI_BYTE, i + 1, GD__TAG, d->comm) != MPI_SUCCESS)
+		d->rc = d->rc ? d->rc : GD_EMPI;
+	d->w[i].stop_sent = 1;
+}
+
+/* ------------------------------------------------------------ results */
+
+/* The oldest task worker i holds; the results of a worker come in order. */
+static int pop_oldest(disp *d, int i, uint64_t task_id, int *si_out)
+{
+	wk *w = &d->w[i];
+	int si;
+
+	if (!w->count) {
+		snprintf(d->err, sizeof(d->err), "a result for task %llu, but it holds no task",
+		         (unsigned long long)task_id);
+		return GD_EPROTO;
+	}
+	si = w->ring[w->head];
+	if (d->slots[si].task_id != task_id) {
+		snprintf(d->err, sizeof(d->err),
+		         "a result for task %llu, but its oldest task is %llu",
+		         (unsigned long long)task_id, (unsigned long long)d->slots[si].task_id);
+		return GD_EPROTO;
+	}
+	w->head = (w->head + 1) % d->W;
+	w->count--;
+	d->inflight--;
+	w->last_done = gd_now();
+	mark_hungry(d, i);
+	*si_out = si;
+	return 0;
+}
+
+static void abandon(disp *d, int si, int worker)
+{
+	slot *s = &d->slots[si];
+	gd_event ev = {.type = GD_EV_NOT_DONE,
+	               .worker_id = worker,
+	               .task_id = s->task_id,
+	               .attempt = s->attempt,
+	               .task_data = s->b.p + GD_REC_HDR,
+	               .task_len = s->b.len - GD_REC_HDR};
+
+	d->st->not_done++;
+	emit(d, d->cb->on_not_done, &ev);
+	slot_free(d, si);
+}
+
+/* Worker i holds nothing any more: give its tasks back to the queue, or
+ * abandon them when the run is stopping now. */
+static void take_back(disp *d, int i)
+{
+	wk *w = &d->w[i];
+
+	while (w->count) {
+		int si = w->ring[w->head];
+
+		w->head = (w->head + 1) % d->W;
+		w->count--;
+		d->inflight--;
+		if (d->stopping)
+			abandon(d, si, i);
+		else
+			requeue(d, si);
+	}
+	update_row(d, i);
+}
+
+static void add_hist(slot *s, uint32_t attempt, int worker, const char *msg)
+{
+	size_t n;
+
+	if (!s->hist) {
+		s->hist = calloc(1, HIST_MAX);
+		if (!s->hist)
+			return;
+	}
+	n = strlen(s->hist);
+	snprintf(s->hist + n, HIST_MAX - n, "attempt %u on worker %d: %s; ", attempt, worker, msg);
+}
+
+static void on_result(disp *d, int i, const gd__rec *r, int si)
+{
+	slot *s = &d->slots[si];
+	gd_worker_stats *row = &d->st->workers[i];
+	char msg[4096 + HIST_MAX];
+	gd_event ev = {.worker_id = i,
+	               .task_id = r->task_id,
+	               .attempt = s->attempt,
+	               .elapsed_s = (double)r->aux * 1e-6,
+	               .task_data = s->b.p + GD_REC_HDR,
+	               .task_len = s->b.len - GD_REC_HDR};
+	gd_event_fn fn;
+
+	row->busy_s += ev.elapsed_s;
+	if (r->type == GD_REC_SUCCESS) {
+		row->completed++;
+		d->st->completed++;
+		ev.type = GD_EV_SUCCESS;
+		ev.data = r->payload;
+		ev.len = r->len;
+		update_row(d, i);
+		emit(d, d->cb->on_success, &ev);
+		slot_free(d, si);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%.*s", (int)GD__MIN(r->len, 4095u), (const char *)r->payload);
+	if (s->attempt <= d->cfg->retries && !d->stopping) {
+		add_hist(s, s->attempt, i, msg);
+		d->st->retried++;
+		ev.type = GD_EV_RETRY;
+		ev.message = msg;
+		update_row(d, i);
+		emit(d, d->cb->on_retry, &ev);
+		s->attempt++;
+		s->last_worker = i;
+		requeue(d, si);
+		return;
+	}
+	if (s->hist && s->hist[0]) {
+		/* every attempt's error, the last one last */
+		size_t n = strlen(msg);
+		char last[4096];
+
+		memcpy(last, msg, n + 1);
+		snprintf(msg, sizeof(msg), "%sattempt %u on worker %d: %s", s->hist, s->attempt, i,
+		         last);
+	}
+	ev.message = msg;
+	if (r->type == GD_REC_TIMEOUT) {
+		row->timed_out++;
+		d->st->timed_out++;
+		ev.type = GD_EV_TIMEOUT;
+		ev.timeout_s = d->cfg->task_timeout;
+		fn = d->cb->on_timeout;
+	} else {
+		row->failed++;
+		d->st->failed++;
+		ev.type = GD_EV_ERROR;
+		fn = d->cb->on_error;
+	}
+	update_row(d, i);
+	emit(d, fn, &ev);
+	slot_free(d, si);
+}
+
+typedef struct mctx {
+	disp *d;
+	int i;
+} mctx;
+
+static void retire_worker(disp *d, int i, const char *why)
+{
+	gd_worker_stats *row = &d->st->workers[i];
+	gd_event ev = {.type = GD_EV_SETUP_FAIL, .worker_id = i, .message = why};
+
+	if (d->w[i].state == W_READY)
+		d->live--;
+	else if (d->w[i].state == W_INIT)
+		d->pending--;
+	gd__strlcpy(row->message, why, sizeof(row->message));
+	d->st->n_setup_failed++;
+	take_back(d, i);
+	set_state(d, i, W_RETIRED);
+	emit(d, d->cb->on_setup_fail, &ev);
+}
+
+static int on_record(void *ctx, const gd__rec *r)
+{
+	mctx *c = ctx;
+	disp *d = c->d;
+	int i = c->i, si, rc;
+	gd_worker_stats *row = &d->st->workers[i];
+	char msg[4096];
+
+	if (r->worker != (uint32_t)i) {
+		snprintf(d->err, sizeof(d->err), "a %s record signed by worker %u",
+		         gd__rec_type_name(r->type), r->worker);
+		return GD_EPROTO;
+	}
+	if (d->w[i].state == W_GONE) {
+		snprintf(d->err, sizeof(d->err), "a %s record after BYE",
+		         gd__rec_type_name(r->type));
+		return GD_EPROTO;
+	}
+	switch (r->type) {
+	case GD_REC_HELLO: {
+		gd__hello h;
+
+		if (gd__hello_unpack(r->payload, r->len, &h)) {
+			snprintf(d->err, sizeof(d->err), "a malformed HELLO record");
+			return GD_EPROTO;
+		}
+		row->pid = h.pid;
+		gd__strlcpy(row->host, h.host, sizeof(row->host));
+		row->gpu = h.gpu;
+		d->w[i].hello = 1;
+		if (h.warning[0]) {
+			gd__strlcpy(row->message, h.warning, sizeof(row->message));
+			if (d->cfg->ui != GD_UI_TUI)
+				gd__log(0, "worker %d on %s: %s", i, h.host, h.warning);
+		}
+		if (h.note[0] && !d->cpu_note_shown && d->cfg->ui != GD_UI_TUI) {
+			gd__log(0, "%s", h.note);
+			d->cpu_note_shown = 1;
+		}
+		set_state(d, i, W_INIT);
+		return 0;
+	}
+	case GD_REC_READY:
+		if (d->w[i].state != W_INIT)
+			break;
+		d->pending--;
+		d->live++;
+		set_state(d, i, W_READY);
+		mark_hungry(d, i);
+		return 0;
+	case GD_REC_SETUP_FAIL:
+		if (d->w[i].state != W_INIT && d->w[i].state != W_READY)
+			break;
+		snprintf(msg, sizeof(msg), "%.*s", (int)GD__MIN(r->len, 4095u),
+		         (const char *)r->payload);
+		retire_worker(d, i, msg);
+		return 0;
+	case GD_REC_SUCCESS:
+	case GD_REC_ERROR:
+	case GD_REC_TIMEOUT:
+		if ((rc = pop_oldest(d, i, r->task_id, &si)))
+			return rc;
+		on_result(d, i, r, si);
+		return 0;
+	case GD_REC_CLEANUP_FAIL: {
+		gd_event ev = {.type = GD_EV_CLEANUP_FAIL, .worker_id = i, .message = msg};
+
+		snprintf(msg, sizeof(msg), "%.*s", (int)GD__MIN(r->len, 4095u),
+		         (const char *)r->payload);
+		gd__strlcpy(row->message, msg, sizeof(row->message));
+		emit(d, d->cb->on_cleanup_fail, &ev);
+		return 0;
+	}
+	case GD_REC_BYE:
+		if (d->w[i].state == W_READY)
+			d->live--;
+		else if (d->w[i].state == W_INIT)
+			d->pending--;
+		take_back(d, i);
+		d->gone++;
+		set_state(d, i, W_GONE);
+		return 0;
+	default:
+		break;
+	}
+	snprintf(d->err, sizeof(d->err), "an unexpected %s record", gd__rec_type_name(r->type));
+	return GD_EPROTO;
+}
+
+/* Receive one message if there is one.  \return 1 if one was handled. */
+static int receive(disp *d)
+{
+	MPI_Message msg;
+	MPI_Status st;
+	int flag = 0, count = 0, i, rc;
+
+	if (MPI_Improbe(MPI_ANY_SOURCE, GD__TAG, d->comm, &flag, &msg, &st) != MPI_SUCCESS) {
+		d->rc = GD_EMPI;
+		return 0;
+	}
+	if (!flag)
+		return 0;
+	MPI_Get_count(&st, MPI_BYTE, &count);
+	if (gd__bytes_reserve(&d->rbuf, (size_t)count + 1)) {
+		d->rc = GD_ENOMEM;
+		MPI_Mrecv(NULL, 0, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+		return 1;
+	}
+	MPI_Mrecv(d->rbuf.p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+	i = st.MPI_SOURCE - 1;
+	d->st->elapsed_s = gd_now() - d->st->start_time;
+	mctx c = {d, i};
+	d->err[0] = '\0';
+	rc = gd__msg_foreach(d->rbuf.p, (size_t)count, on_record, &c, d->err, sizeof(d->err));
+	if (rc == GD_EPROTO && d->w[i].state != W_GONE) {
+		/* what was decoded before the bad record stands; the worker is
+		 * not trusted with more work */
+		char why[320];
+
+		snprintf(why, sizeof(why), "malformed message from worker %d (rank %d): %s", i,
+		         i + 1, d->err);
+		gd__log(0, "%s", why);
+		if (d->w[i].state == W_INIT || d->w[i].state == W_READY)
+			retire_worker(d, i, why);
+		if (!d->w[i].stop_sent)
+			send_ctl(d, i, GD_REC_ABORT);
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static int poll_stop(disp *d)
+{
+	int s = 0;
+
+	if (d->cfg->stop_flag)
+		s = (int)*d->cfg->stop_flag;
+	if (d->cb->poll_stop)
+		s = GD__MAX(s, d->cb->poll_stop(d->cb->user));
+	return s;
+}
+
+static void begin_stop(disp *d, int how)
+{
+	if (how <= d->stopping)
+		return;
+	if (!d->stopping)
+		d->stop_at = gd_now();
+	d->stopping = how;
+	/* nothing more runs: what waits for a retry is not done */
+	while (d->rq_count) {
+		int si = d->rq[d->rq_head];
+
+		d->rq_head = (d->rq_head + 1) % d->nslots;
+		d->rq_count--;
+		abandon(d, si, d->slots[si].last_worker);
+	}
+	if (how == 2) {
+		for (int i = 0; i < d->nw; i++)
+			if (d->w[i].state != W_GONE && !d->w[i].stop_sent)
+				send_ctl(d, i, GD_REC_ABORT);
+	}
+}
+
+static int setup(disp *d)
+{
+	d->nslots = d->nw * (int)d->W;
+	d->slots = calloc((size_t)d->nslots, sizeof(*d->slots));
+	d->rq = calloc((size_t)d->nslots, sizeof(*d->rq));
+	d->w = calloc((size_t)d->nw, sizeof(*d->w));
+	d->nbatches = d->nslots;
+	d->batches = calloc((size_t)d->nbatches, sizeof(*d->batches));
+	d->hungry = calloc((size_t)d->nw, sizeof(*d->hungry));
+	d->in_hungry = calloc((size_t)d->nw, 1);
+	d->st->workers = calloc((size_t)d->nw, sizeof(*d->st->workers));
+	if (!d->slots || !d->rq || !d->w || !d->batches || !d->st->workers || !d->hungry ||
+	    !d->in_hungry)
+		return GD_ENOMEM;
+	for (int i = 0; i < d->nslots; i++) {
+		d->slots[i].req = MPI_REQUEST_NULL;
+		d->slots[i].worker = d->slots[i].last_worker = -1;
+		d->slots[i].next_free = i + 1 < d->nslots ? i + 1 : -1;
+	}
+	d->free_head = 0;
+	for (int i = 0; i < d->nbatches; i++)
+		d->batches[i].req = MPI_REQUEST_NULL;
+	for (int i = 0; i < d->nw; i++) {
+		d->w[i].ring = calloc(d->W, sizeof(int));
+		if (!d->w[i].ring)
+			return GD_ENOMEM;
+		gd_worker_stats *row = &d->st->workers[i];
+		row->worker_id = i;
+		row->rank = i + 1;
+		row->gpu.index = row->gpu.numa_node = -1;
+		row->state = GD_WS_INIT;
+	}
+	/* batch buffers: one allocation, GD_BATCH_BYTES each, made lazily
+	 * would save little; a batch holds at least two tasks of a worker */
+	for (int i = 0; i < d->nbatches; i++) {
+		d->batches[i].p = malloc(GD_BATCH_BYTES);
+		if (!d->batches[i].p)
+			return GD_ENOMEM;
+	}
+	d->st->n_workers = d->nw;
+	d->pending = d->nw;
+	return 0;
+}
+
+static void teardown(disp *d)
+{
+	for (int i = 0; d->slots && i < d->nslots; i++) {
+		slot_wait(&d->slots[i]);
+		gd__bytes_free(&d->slots[i].b);
+		free(d->slots[i].hist);
+	}
+	for (int i = 0; d->batches && i < d->nbatches; i++) {
+		if (d->batches[i].req != MPI_REQUEST_NULL)
+			MPI_Wait(&d->batches[i].req, MPI_STATUS_IGNORE);
+		free(d->batches[i].p);
+	}
+	for (int i = 0; d->w && i < d->nw; i++)
+		free(d->w[i].ring);
+	free(d->slots);
+	free(d->rq);
+	free(d->w);
+	free(d->batches);
+	free(d->hungry);
+	free(d->in_hungry);
+	gd__bytes_free(&d->rbuf);
+}
+
+int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_callbacks *cb,
+                 const gd_config *cfg, gd_stats *st)
+{
+	disp d = {.comm = comm,
+	          .cfg = cfg,
+	          .cb = cb,
+	          .gen = gen,
+	          .gen_state = gen_state,
+	          .st = st,
+	          .W = cfg->window};
+	unsigned idle = 0;
+	int size, rc;
+
+	MPI_Comm_size(comm, &size);
+	d.nw = size - 1;
+	st->start_time = gd_now();
+	st->total_hint = cfg->total_hint;
+	rc = setup(&d);
+	if (rc) {
+		/* no worker can be told what to do: tell them all to leave */
+		for (int i = 0; d.w && i < d.nw; i++)
+			send_ctl(&d, i, GD_REC_ABORT);
+		d.rc = rc;
+	}
+	while (d.gone < d.nw) {
+		int work = 0, s;
+
+		if (!d.rc && (s = poll_stop(&d)) > 0)
+			begin_stop(&d, s);
+		if (d.stopping == 1 && cfg->grace_s > 0 && gd_now() - d.stop_at > cfg->grace_s)
+			begin_stop(&d, 2);
+		if (!d.rc && !d.gen_err) {
+			rc = dispatch(&d);
+			if (rc < 0)
+				d.rc = rc;
+			work += rc > 0;
+		}
+		work += receive(&d);
+		if (d.rc && !d.stopping)
+			begin_stop(&d, 2);
+		/* the end: nothing left to hand out and nothing out, or nobody
+		 * left to run anything */
+		int more = !d.stopping && !d.gen_err && (!d.gen_done || d.rq_count);
+		if (!d.stops_sent &&
+		    ((!more && d.inflight == 0) || (d.live == 0 && d.pending == 0))) {
+			for (int i = 0; i < d.nw; i++)
+				if (d.w[i].state != W_GONE && !d.w[i].stop_sent)
+					send_ctl(&d, i, GD_REC_STOP);
+			d.stops_sent = 1;
+			work = 1;
+		}
+		if (work)
+			idle = 0;
+		else
+			gd__backoff(&idle);
+	}
+	/* tasks still waiting for a retry when nobody was left to run them */
+	while (d.rq_count) {
+		int si = d.rq[d.rq_head];
+
+		d.rq_head = (d.rq_head + 1) % d.nslots;
+		d.rq_count--;
+		abandon(&d, si, d.slots[si].last_worker);
+	}
+	st->elapsed_s = gd_now() - st->start_time;
+	rc = d.rc;
+	if (!rc && d.gen_err)
+		rc = GD_EGENERATOR;
+	if (!rc && d.live == 0 && st->n_setup_failed == d.nw && (!d.gen_done || st->not_done))
+		rc = GD_EALLSETUP;
+	if (!rc && (d.stopping || st->not_done))
+		rc = (d.gen_done && !st->not_done) ? 0 : GD_EINTR;
+	if (!rc && !d.gen_done)
+		rc = GD_EALLSETUP; /* every worker left before the generator ended */
+	teardown(&d);
+	return rc;
+}

@@ -1,0 +1,341 @@
+/*
+ * The executor: runs setup/process/cleanup of the worker class and turns
+ * their outcome into records.  gd__exec_spawn() forks it as a process that
+ * never touches MPI (see docs/design.md, "Executor and supervisor").
+ */
+#define _GNU_SOURCE
+#include "executor.h"
+#include "placement.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define GD__MSG_MAX 4096 /* error messages are cut to this many bytes */
+
+/* ------------------------------------------------------------ worker API */
+
+int gd_worker_id(const gd_worker *w)
+{
+	return w->id;
+}
+
+uint64_t gd_worker_seed(const gd_worker *w)
+{
+	return w->seed;
+}
+
+const gd_gpu *gd_worker_gpu(const gd_worker *w)
+{
+	return &w->gpu;
+}
+
+const char *gd_worker_host(const gd_worker *w)
+{
+	return w->host;
+}
+
+void gd_worker_set_data(gd_worker *w, void *data)
+{
+	w->data = data;
+}
+
+void *gd_worker_data(const gd_worker *w)
+{
+	return w->data;
+}
+
+void gd_worker_set_error(gd_worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->error, sizeof(w->error), fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------ result API */
+
+void *gd_result_reserve(gd_result *r, size_t len)
+{
+	if (len > GD_REC_MAX_PAYLOAD) {
+		r->too_big = 1;
+		return NULL;
+	}
+	r->out->len = r->hdr + GD_REC_HDR;
+	return gd__bytes_grow(r->out, len);
+}
+
+int gd_result_set(gd_result *r, const void *data, size_t len)
+{
+	void *p = gd_result_reserve(r, len);
+
+	if (!p)
+		return r->too_big ? GD_ETOOBIG : GD_ENOMEM;
+	if (len)
+		memcpy(p, data, len);
+	return 0;
+}
+
+int gd_result_error(gd_result *r, const char *fmt, ...)
+{
+	char msg[GD__MSG_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	r->failed = 1;
+	r->out->len = r->hdr + GD_REC_HDR;
+	gd__bytes_append(r->out, msg, (size_t)n);
+	return GD_EINVAL;
+}
+
+/* ------------------------------------------------------------ records */
+
+/* Append a record whose payload is a printf'd message. */
+static int append_msg(gd__bytes *out, gd__rec *rec, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int append_msg(gd__bytes *out, gd__rec *rec, const char *fmt, ...)
+{
+	char msg[GD__MSG_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	rec->len = (uint32_t)GD__MIN((size_t)n, sizeof(msg) - 1);
+	return gd__rec_append(out, rec, msg);
+}
+
+int gd__exec_setup(gd__exec *x, gd__bytes *out)
+{
+	gd__rec rec = {.type = GD_REC_READY, .worker = (uint32_t)x->w.id};
+	int rc = 0;
+
+	x->w.error[0] = '\0';
+	if (x->cls->setup)
+		rc = x->cls->setup(&x->w, x->args);
+	if (rc == 0) {
+		x->set_up = 1;
+		return gd__rec_append(out, &rec, NULL);
+	}
+	rec.type = GD_REC_SETUP_FAIL;
+	if (x->w.error[0])
+		return append_msg(out, &rec, "%s", x->w.error);
+	return append_msg(out, &rec, "setup() returned %d", rc);
+}
+
+int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out)
+{
+	gd_task t = {.id = task->task_id,
+	             .attempt = task->attempt,
+	             .data = task->payload,
+	             .len = task->len};
+	gd__rec rec = {.type = GD_REC_SUCCESS,
+	               .attempt = task->attempt,
+	               .worker = (uint32_t)x->w.id,
+	               .task_id = task->task_id};
+	gd_result r = {.out = out, .hdr = out->len};
+	double t0;
+	int rc;
+
+	/* the header is written once the payload's length is known */
+	if (!gd__bytes_grow(out, GD_REC_HDR))
+		return GD_ENOMEM;
+	t0 = gd_now();
+	rc = x->cls->process(&x->w, &t, &r);
+	rec.aux = (uint64_t)((gd_now() - t0) * 1e6);
+	if (r.too_big) {
+		out->len = r.hdr;
+		rec.type = GD_REC_ERROR;
+		return append_msg(out, &rec, "result larger than %u bytes", GD_REC_MAX_PAYLOAD);
+	}
+	if (rc != 0 || r.failed) {
+		rec.type = GD_REC_ERROR;
+		if (!r.failed) {
+			/* result bytes without gd_result_error(): not a message */
+			out->len = r.hdr;
+			return append_msg(out, &rec, "process() returned %d", rc);
+		}
+	}
+	if (out->len < r.hdr + GD_REC_HDR)
+		out->len = r.hdr + GD_REC_HDR; /* process() set nothing: empty result */
+	rec.len = (uint32_t)(out->len - r.hdr - GD_REC_HDR);
+	gd__rec_put_hdr(out->p + r.hdr, &rec);
+	return 0;
+}
+
+int gd__exec_cleanup(gd__exec *x, gd__bytes *out)
+{
+	gd__rec rec = {.type = GD_REC_CLEANUP_OK, .worker = (uint32_t)x->w.id};
+	int rc = 0;
+
+	x->w.error[0] = '\0';
+	if (x->set_up && x->cls->cleanup)
+		rc = x->cls->cleanup(&x->w);
+	x->set_up = 0;
+	if (rc == 0)
+		return gd__rec_append(out, &rec, NULL);
+	rec.type = GD_REC_CLEANUP_FAIL;
+	if (x->w.error[0])
+		return append_msg(out, &rec, "%s", x->w.error);
+	return append_msg(out, &rec, "cleanup() returned %d", rc);
+}
+
+/* ------------------------------------------------------------ the process */
+
+static void write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			_exit(0); /* the supervisor is gone: nobody to report to */
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+/* Undo what the MPI process set up that a plain child must not keep: Open
+ * MPI's handlers for SIGSEGV & co. (they would print its backtrace for a
+ * crash of the user's code), blocked signals, and every inherited fd but
+ * stdio and the socket. */
+static int child_reset(int fd, pid_t parent)
+{
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* our own process group: a timeout kills the executor and every process
+	 * it started in one kill(-pgid) */
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	if (fd != 3) {
+		if (dup2(fd, 3) < 0)
+			_exit(1);
+		close(fd);
+	}
+	close_range(4, ~0U, 0);
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	return 3;
+}
+
+static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placement *place, int fd)
+{
+	gd__bytes in = {0}, out = {0};
+	char err[512] = "";
+	size_t start = 0;
+
+	if (place && gd__place_apply(place, err, sizeof(err)) < 0) {
+		gd__rec rec = {.type = GD_REC_SETUP_FAIL, .worker = (uint32_t)x->w.id};
+
+		append_msg(&out, &rec, "placement: %s", err);
+		write_all(fd, out.p, out.len);
+		_exit(0);
+	}
+	if (err[0])
+		fprintf(stderr, "gpudispatch: worker %d: placement: %s\n", x->w.id, err);
+	if (gd__bytes_reserve(&in, 65536) || gd__exec_setup(x, &out))
+		_exit(1);
+	write_all(fd, out.p, out.len);
+	if (!x->set_up)
+		_exit(0);
+	for (;;) {
+		gd__rec rec;
+		size_t used = 0;
+		int rc = gd__rec_parse(in.p + start, in.len - start, &rec, &used, err, sizeof(err));
+
+		if (rc < 0) {
+			fprintf(stderr, "gpudispatch: worker %d executor: %s\n", x->w.id, err);
+			_exit(2);
+		}
+		if (rc == 1) {
+			start += used;
+			out.len = 0;
+			if (rec.type == GD_REC_TASK) {
+				if (gd__exec_task(x, &rec, &out))
+					_exit(1);
+			} else if (rec.type == GD_REC_CLEANUP) {
+				if (gd__exec_cleanup(x, &out))
+					_exit(1);
+				write_all(fd, out.p, out.len);
+				_exit(0);
+			}
+			write_all(fd, out.p, out.len);
+			continue;
+		}
+		/* need more bytes: keep the partial record at the front */
+		if (start) {
+			memmove(in.p, in.p + start, in.len - start);
+			in.len -= start;
+			start = 0;
+		}
+		size_t want = 65536;
+		if (in.len >= GD_REC_HDR) {
+			size_t need = GD_REC_HDR + (size_t)gd__get_u32(in.p + 24);
+			if (need > in.len)
+				want = GD__MAX(want, need - in.len);
+		}
+		if (gd__bytes_reserve(&in, in.len + want))
+			_exit(1);
+		ssize_t k = read(fd, in.p + in.len, in.cap - in.len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			_exit(0);
+		in.len += (size_t)k;
+	}
+}
+
+int gd__exec_spawn(gd__exec *x, const gd__placement *place, pid_t *pid, int *fd)
+{
+	pid_t parent = getpid(), p;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return GD_ESYS;
+	/* anything buffered now would be written twice: once by each process */
+	fflush(stdout);
+	fflush(stderr);
+	p = fork();
+	if (p < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return GD_ESYS;
+	}
+	if (p == 0) {
+		close(sv[0]);
+		child_main(x, place, child_reset(sv[1], parent));
+	}
+	close(sv[1]);
+	/* also from the parent's side, so that kill(-pid) works at once */
+	setpgid(p, p);
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	*pid = p;
+	*fd = sv[0];
+	return 0;
+}

@@ -1,0 +1,196 @@
+/*
+ * gd_run(): argument checks, the configuration broadcast, the split into
+ * dispatcher and workers, and the final statistics broadcast.
+ */
+#define _GNU_SOURCE
+#include "placement.h"
+#include "run.h"
+#include "ui.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int gd_init(int *argc, char ***argv)
+{
+	int flag = 0, provided;
+
+	MPI_Initialized(&flag);
+	if (flag)
+		return 0;
+	if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+		return GD_EMPI;
+	return 0;
+}
+
+int gd_finalize(void)
+{
+	int init = 0, fin = 0;
+
+	MPI_Initialized(&init);
+	MPI_Finalized(&fin);
+	if (init && !fin && MPI_Finalize() != MPI_SUCCESS)
+		return GD_EMPI;
+	return 0;
+}
+
+/* Checks that need nothing but the arguments. */
+static int check_local(int rank, const gd_worker_class *cls, gd_generator_fn gen,
+                       const gd_callbacks *cb, const gd_config *cfg)
+{
+	if (!cls || !cls->process)
+		return GD_ENOCLASS;
+	if (!cfg || !cb)
+		return GD_EINVAL;
+	if (rank == 0) {
+		if (!gen)
+			return GD_ENOGEN;
+		if (cfg->window == 0)
+			return GD_EWINDOW;
+		if (!(cfg->task_timeout >= 0) || !(cfg->setup_timeout >= 0) || !(cfg->grace_s >= 0))
+			return GD_ETIMEOUT;
+		if (cfg->n_setup_args && !cfg->setup_args)
+			return GD_EINVAL;
+		if (cfg->n_gpu_ids && !cfg->gpu_ids)
+			return GD_EINVAL;
+		if (cfg->window > 65536)
+			return GD_EWINDOW;
+	}
+	return 0;
+}
+
+/*
+ * Every rank must agree on whether the run starts, or one would wait for the
+ * others forever: the first error any rank found (the lowest code) wins.
+ */
+static int check_all(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen,
+                     const gd_callbacks *cb, const gd_config *cfg)
+{
+	int init = 0, rank, size, rc, all;
+
+	MPI_Initialized(&init);
+	if (!init)
+		return GD_ENOTINIT;
+	if (comm == MPI_COMM_NULL)
+		return GD_EINVAL;
+	MPI_Comm_rank(comm, &rank);
+	MPI_Comm_size(comm, &size);
+	if (size < 2)
+		return GD_ENOWORKER;
+	rc = check_local(rank, cls, gen, cb, cfg);
+	if (MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+		return GD_EMPI;
+	return all;
+}
+
+/* Rank 0 sends the configuration; a worker receives it. */
+static int share_config(MPI_Comm comm, int rank, const gd_config *cfg, gd__wcfg *w)
+{
+	gd__bytes b = {0};
+	int len = 0, rc = 0;
+
+	if (rank == 0) {
+		rc = gd__cfg_pack(cfg, &b);
+		len = rc ? -1 : (int)b.len;
+	}
+	if (MPI_Bcast(&len, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
+		rc = GD_EMPI;
+	else if (len < 0)
+		rc = GD_ENOMEM;
+	else if (rank != 0 && gd__bytes_reserve(&b, (size_t)len + 1))
+		rc = GD_ENOMEM; /* this rank cannot take part; still join the broadcast */
+	if (len >= 0 && MPI_Bcast(rc ? NULL : b.p, rc ? 0 : len, MPI_BYTE, 0, comm) != MPI_SUCCESS)
+		rc = GD_EMPI;
+	if (!rc && rank != 0)
+		rc = gd__cfg_unpack(b.p, (size_t)len, w);
+	gd__bytes_free(&b);
+	return rc;
+}
+
+/* Final statistics: rank 0's, to every rank. */
+static int share_stats(MPI_Comm comm, int rank, int *rc, gd_stats *st)
+{
+	int hdr[2] = {*rc, st->n_workers};
+
+	if (MPI_Bcast(hdr, 2, MPI_INT, 0, comm) != MPI_SUCCESS)
+		return GD_EMPI;
+	if (rank != 0) {
+		*rc = hdr[0];
+		free(st->workers);
+		st->workers = calloc((size_t)hdr[1] + 1, sizeof(*st->workers));
+	}
+	/* one layout everywhere: every rank runs the same binary */
+	gd_stats copy = *st;
+	if (MPI_Bcast(&copy, (int)sizeof(copy), MPI_BYTE, 0, comm) != MPI_SUCCESS)
+		return GD_EMPI;
+	if (rank != 0) {
+		gd_worker_stats *rows = st->workers;
+		*st = copy;
+		st->workers = rows;
+	}
+	if (MPI_Bcast(st->workers, hdr[1] * (int)sizeof(*st->workers), MPI_BYTE, 0, comm) !=
+	    MPI_SUCCESS)
+		return GD_EMPI;
+	return 0;
+}
+
+int gd__run_core(MPI_Comm user_comm, const gd_worker_class *cls, gd_generator_fn gen,
+                 void *gen_state, const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats)
+{
+	gd_stats st;
+	gd__wcfg wcfg;
+	MPI_Comm comm;
+	int rank, rc, local_index = -1, local_workers = 0, placement;
+
+	rc = check_all(user_comm, cls, gen, cb, cfg);
+	if (rc)
+		return rc;
+	memset(&st, 0, sizeof(st));
+	memset(&wcfg, 0, sizeof(wcfg));
+	if (MPI_Comm_dup(user_comm, &comm) != MPI_SUCCESS)
+		return GD_EMPI;
+	/* the library reports errors through return codes, never by aborting */
+	MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+	MPI_Comm_rank(comm, &rank);
+
+	rc = share_config(comm, rank, cfg, &wcfg);
+	/* agree on it: a worker that could not read the configuration stops all */
+	int all = rc;
+	MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm);
+	rc = all;
+	placement = rank == 0 ? cfg->placement : (int)wcfg.placement;
+	if (!rc && placement)
+		rc = gd__place_local_index(comm, &local_index, &local_workers);
+	if (!rc) {
+		if (rank == 0)
+			rc = gd__dispatch(comm, gen, gen_state, cb, cfg, &st);
+		else
+			rc = gd__worker_main(comm, cls, &wcfg, local_index, local_workers);
+	}
+	if (share_stats(comm, rank, &rc, &st) && !rc)
+		rc = GD_EMPI;
+	if (rank == 0 && cb->on_exit)
+		cb->on_exit(cb->user, &st, rc);
+	gd__cfg_free(&wcfg);
+	MPI_Comm_free(&comm);
+	if (stats)
+		*stats = st;
+	else
+		gd_stats_free(&st);
+	return rc;
+}
+
+int gd_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
+           const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats)
+{
+	int rank, rc;
+
+	if (stats)
+		memset(stats, 0, sizeof(*stats));
+	rc = check_all(comm, cls, gen, cb, cfg);
+	if (rc)
+		return rc;
+	MPI_Comm_rank(comm, &rank);
+	if (rank == 0 && cfg->ui != GD_UI_NONE)
+		return gd__ui_run(comm, cls, gen, gen_state, cb, cfg, stats);
+	return gd__run_core(comm, cls, gen, gen_state, cb, cfg, stats);
+}

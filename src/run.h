@@ -1,0 +1,27 @@
+/* Internal entry points of the core's three roles. */
+#ifndef GD_RUN_H
+#define GD_RUN_H
+
+#include "gpudispatch.h"
+#include "wire.h"
+
+/* The one tag of every message on the library's duplicated communicator. */
+#define GD__TAG 1
+
+/** gd_run() without any user interface (the core). */
+int gd__run_core(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
+                 const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats);
+
+/* Rank 0: hand out tasks until they are all reported; fills st.  \return rc of the run. */
+int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_callbacks *cb,
+                 const gd_config *cfg, gd_stats *st);
+
+/* A worker rank: supervise executors until rank 0 says STOP or ABORT. */
+int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *cfg, int local_index,
+                    int local_workers);
+
+/* Sleep a little longer each time nothing happens (1 us .. 1 ms); *idle
+ * counts the idle rounds and is reset to 0 by the caller on activity. */
+void gd__backoff(unsigned *idle);
+
+#endif

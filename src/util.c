@@ -1,0 +1,102 @@
+/* Buffers, the clock, diagnostics. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+int gd__bytes_reserve(gd__bytes *b, size_t cap)
+{
+	size_t ncap;
+	uint8_t *np;
+
+	if (cap <= b->cap)
+		return 0;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap < cap)
+		ncap = ncap > SIZE_MAX / 2 ? cap : ncap * 2;
+	np = realloc(b->p, ncap);
+	if (!np)
+		return GD_ENOMEM;
+	b->p = np;
+	b->cap = ncap;
+	return 0;
+}
+
+uint8_t *gd__bytes_grow(gd__bytes *b, size_t n)
+{
+	uint8_t *p;
+
+	if (n > SIZE_MAX - b->len || gd__bytes_reserve(b, b->len + n))
+		return NULL;
+	p = b->p + b->len;
+	b->len += n;
+	return p;
+}
+
+int gd__bytes_append(gd__bytes *b, const void *data, size_t n)
+{
+	uint8_t *p = gd__bytes_grow(b, n);
+
+	if (!p)
+		return GD_ENOMEM;
+	if (n)
+		memcpy(p, data, n);
+	return 0;
+}
+
+void gd__bytes_free(gd__bytes *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+void gd__strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n;
+
+	if (!size)
+		return;
+	n = src ? strnlen(src, size - 1) : 0;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+double gd_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void gd__log(int rank, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	n = snprintf(line, sizeof(line), "gpudispatch[%d]: ", rank);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	/* one write per line, so lines of several ranks do not interleave */
+	fprintf(stderr, "%s\n", line);
+}
+
+void gd__describe_status(int status, char *buf, size_t size)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
+		         strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status))
+		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(buf, size, "stopped (wait status 0x%x)", status);
+}

@@ -1,0 +1,801 @@
+/*
+ * A worker rank: the supervisor.  It receives tasks from rank 0, forwards
+ * them to its executor process over a socket, sends the results back, and
+ * replaces the executor when a task times out or crashes it.  It keeps every
+ * task it holds (at most `window`) until that task's result is reported, so
+ * the tasks queued behind a crashed one are re-sent to the new executor.
+ *
+ * It blocks in poll() on the executor's socket while the executor works and
+ * looks at MPI in between, so a worker rank does not spin on a shared core.
+ */
+#define _GNU_SOURCE
+#include "executor.h"
+#include "placement.h"
+#include "run.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { EX_NONE, EX_STARTING, EX_RUNNING, EX_CLEANING };
+
+/* Longest a supervisor waits in poll() before looking at MPI again. */
+#define POLL_CAP_MS 20
+
+typedef struct pend {
+	const uint8_t *rec; /* header + payload, inside receive buffer `buf` */
+	uint32_t rec_len;
+	int buf;
+	uint64_t task_id;
+	uint16_t attempt;
+	double written_at; /* when its last byte reached the executor, 0 = not yet */
+} pend;
+
+typedef struct sup {
+	MPI_Comm comm;
+	int rank;
+	int wid;
+	const gd__wcfg *cfg;
+	gd__exec x;
+	gd__placement place;
+	int placed;
+
+	/* receive buffers: each holds one MPI message and is free once every
+	 * task in it is reported */
+	gd__bytes *rbuf;
+	int *rrefs;
+	unsigned nrbuf;
+
+	/* tasks held, oldest first */
+	pend *ring;
+	unsigned cap, head, count;
+	unsigned wr;   /* ring offset of the first task not fully written */
+	size_t wr_off; /* bytes of that task already written */
+	double last_result_at;
+
+	/* the executor */
+	int ex;
+	pid_t pid;
+	int fd;
+	double ex_deadline; /* setup / cleanup deadline, 0 = none */
+	gd__bytes in;
+	uint32_t restarts;
+	unsigned gen; /* counts executors started, to notice a replacement */
+
+	/* results to rank 0, double-buffered */
+	gd__bytes out[2];
+	MPI_Request req[2];
+	int cur;
+
+	int ready_sent;
+	int stop, abort, retired, done;
+	int err;
+} sup;
+
+#define RING(s, i) (&(s)->ring[((s)->head + (i)) % (s)->cap])
+
+/* ------------------------------------------------------------ to rank 0 */
+
+static gd__bytes *outbuf(sup *s)
+{
+	if (s->req[s->cur] != MPI_REQUEST_NULL)
+		MPI_Wait(&s->req[s->cur], MPI_STATUS_IGNORE);
+	return &s->out[s->cur];
+}
+
+static void flush_out(sup *s)
+{
+	gd__bytes *b = &s->out[s->cur];
+
+	if (!b->len)
+		return;
+	if (MPI_Isend(b->p, (int)b->len, MPI_BYTE, 0, GD__TAG, s->comm, &s->req[s->cur]) !=
+	    MPI_SUCCESS)
+		s->err = GD_EMPI;
+	s->cur ^= 1;
+	outbuf(s)->len = 0;
+}
+
+static void send_rec(sup *s, uint8_t type, uint64_t task_id, uint16_t attempt, uint64_t aux,
+                     const void *payload, size_t len, uint8_t flags)
+{
+	gd__rec r = {.type = type,
+	             .flags = flags,
+	             .attempt = attempt,
+	             .worker = (uint32_t)s->wid,
+	             .task_id = task_id,
+	             .aux = aux,
+	             .len = (uint32_t)len};
+
+	if (gd__rec_append(outbuf(s), &r, payload))
+		s->err = GD_ENOMEM;
+}
+
+static void send_msg(sup *s, uint8_t type, uint64_t task_id, uint16_t attempt, uint64_t aux,
+                     uint8_t flags, const char *msg)
+{
+	send_rec(s, type, task_id, attempt, aux, msg, strlen(msg), flags);
+}
+
+/* ------------------------------------------------------------ held tasks */
+
+static void release(sup *s, pend *p)
+{
+	if (--s->rrefs[p->buf] < 0)
+		s->rrefs[p->buf] = 0;
+}
+
+static void pop_head(sup *s)
+{
+	release(s, RING(s, 0));
+	s->head = (s->head + 1) % s->cap;
+	s->count--;
+	if (s->wr > 0)
+		s->wr--;
+	else
+		s->wr_off = 0;
+	s->last_result_at = gd_now();
+}
+
+static void drop_all(sup *s)
+{
+	while (s->count)
+		pop_head(s);
+	s->wr = 0;
+	s->wr_off = 0;
+}
+
+/* Start over with a fresh executor: everything held is written again. */
+static void rewind_writes(sup *s)
+{
+	for (unsigned i = 0; i < s->count; i++)
+		RING(s, i)->written_at = 0;
+	s->wr = 0;
+	s->wr_off = 0;
+}
+
+/* ------------------------------------------------------------ executor */
+
+static int start_executor(sup *s)
+{
+	int rc = gd__exec_spawn(&s->x, s->placed ? &s->place : NULL, &s->pid, &s->fd);
+
+	if (rc)
+		return rc;
+	s->ex = EX_STARTING;
+	s->gen++;
+	s->in.len = 0;
+	s->ex_deadline = s->cfg->setup_timeout > 0 ? gd_now() + s->cfg->setup_timeout : 0;
+	rewind_writes(s);
+	return 0;
+}
+
+/* Reap the executor and what it started; \return its wait status. */
+static int reap_executor(sup *s, int force)
+{
+	int status = 0;
+
+	if (s->ex == EX_NONE)
+		return 0;
+	close(s->fd);
+	s->fd = -1;
+	if (!force) {
+		/* it closed the socket: give it a moment to exit by itself */
+		for (int i = 0; i < 200; i++) {
+			if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+				goto reaped;
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	kill(-s->pid, SIGKILL);
+	while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
+		;
+reaped:
+	/* grandchildren left in its process group go too */
+	kill(-s->pid, SIGKILL);
+	s->ex = EX_NONE;
+	return status;
+}
+
+static void retire(sup *s, const char *why)
+{
+	if (s->ex != EX_NONE)
+		reap_executor(s, 1);
+	send_msg(s, GD_REC_SETUP_FAIL, 0, 0, 0, 0, why);
+	flush_out(s);
+	drop_all(s);
+	s->retired = 1;
+}
+
+/* After a crash or timeout: a fresh executor, unless it keeps failing. */
+static void restart(sup *s)
+{
+	char why[160];
+
+	s->restarts++;
+	if (s->cfg->max_restarts && s->restarts > s->cfg->max_restarts) {
+		snprintf(why, sizeof(why), "retired after %u executor restarts",
+		         s->cfg->max_restarts);
+		retire(s, why);
+		return;
+	}
+	if (start_executor(s)) {
+		snprintf(why, sizeof(why), "cannot start an executor: %s", strerror(errno));
+		retire(s, why);
+	}
+}
+
+static uint64_t head_runtime_us(sup *s)
+{
+	pend *h = RING(s, 0);
+	double start = GD__MAX(h->written_at, s->last_result_at);
+
+	return (uint64_t)GD__MAX(0.0, (gd_now() - start) * 1e6);
+}
+
+/* The head task started: it was fully written and is not waiting behind
+ * another task. */
+static int head_started(sup *s)
+{
+	return s->count > 0 && RING(s, 0)->written_at > 0;
+}
+
+static void executor_died(sup *s, int status)
+{
+	char what[160], msg[256];
+
+	gd__describe_status(status, what, sizeof(what));
+	switch (s->ex) {
+	case EX_STARTING:
+		s->ex = EX_NONE;
+		snprintf(msg, sizeof(msg), "setup: executor %s", what);
+		retire(s, msg);
+		return;
+	case EX_CLEANING:
+		s->ex = EX_NONE;
+		snprintf(msg, sizeof(msg), "cleanup: executor %s", what);
+		send_msg(s, GD_REC_CLEANUP_FAIL, 0, 0, 0, 0, msg);
+		return;
+	default:
+		break;
+	}
+	s->ex = EX_NONE;
+	/* the head task is to blame once any of its bytes reached the executor */
+	if (s->count > 0 && (s->wr > 0 || s->wr_off > 0)) {
+		pend *h = RING(s, 0);
+
+		send_msg(s, GD_REC_ERROR, h->task_id, h->attempt, head_runtime_us(s), GD_RF_CRASH,
+		         what);
+		pop_head(s);
+		flush_out(s);
+	}
+	restart(s);
+}
+
+static void on_timeout(sup *s)
+{
+	pend *h = RING(s, 0);
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "timed out after %g s", s->cfg->task_timeout);
+	reap_executor(s, 1);
+	send_msg(s, GD_REC_TIMEOUT, h->task_id, h->attempt, head_runtime_us(s), 0, msg);
+	pop_head(s);
+	flush_out(s);
+	restart(s);
+}
+
+/* One record from the executor. */
+static void from_executor(sup *s, const gd__rec *r, const uint8_t *raw, size_t raw_len)
+{
+	char msg[160];
+
+	switch (s->ex) {
+	case EX_STARTING:
+		if (r->type == GD_REC_READY) {
+			s->ex = EX_RUNNING;
+			s->ex_deadline = 0;
+			s->last_result_at = gd_now();
+			if (!s->ready_sent) {
+				send_rec(s, GD_REC_READY, 0, 0, 0, NULL, 0, 0);
+				flush_out(s);
+				s->ready_sent = 1;
+			}
+			return;
+		}
+		if (r->type == GD_REC_SETUP_FAIL) {
+			snprintf(msg, sizeof(msg), "%.*s", (int)GD__MIN(r->len, sizeof(msg) - 1),
+			         (const char *)r->payload);
+			retire(s, msg);
+			return;
+		}
+		break;
+	case EX_RUNNING:
+		if ((r->type == GD_REC_SUCCESS || r->type == GD_REC_ERROR) && s->count > 0 &&
+		    r->task_id == RING(s, 0)->task_id) {
+			/* forward the record as it is: same format both ways */
+			if (gd__bytes_append(outbuf(s), raw, raw_len))
+				s->err = GD_ENOMEM;
+			pop_head(s);
+			return;
+		}
+		break;
+	case EX_CLEANING:
+		if (r->type == GD_REC_CLEANUP_OK || r->type == GD_REC_CLEANUP_FAIL) {
+			if (r->type == GD_REC_CLEANUP_FAIL &&
+			    gd__bytes_append(outbuf(s), raw, raw_len))
+				s->err = GD_ENOMEM;
+			reap_executor(s, 0);
+			return;
+		}
+		break;
+	}
+	/* anything else is a broken executor: treat it as a crash */
+	snprintf(msg, sizeof(msg), "executor sent an unexpected %s record (task %llu)",
+	         gd__rec_type_name(r->type), (unsigned long long)r->task_id);
+	gd__log(s->rank, "worker %d: %s", s->wid, msg);
+	executor_died(s, reap_executor(s, 1));
+}
+
+/* Read what the executor wrote; handle complete records. */
+static void read_executor(sup *s)
+{
+	char err[160];
+	size_t start = 0;
+	unsigned gen = s->gen;
+	int eof = 0;
+
+	for (;;) {
+		if (gd__bytes_reserve(&s->in, s->in.len + 65536)) {
+			s->err = GD_ENOMEM;
+			return;
+		}
+		ssize_t k = read(s->fd, s->in.p + s->in.len, s->in.cap - s->in.len);
+		if (k > 0) {
+			s->in.len += (size_t)k;
+			if (s->in.len < s->in.cap)
+				break;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			eof = 1;
+		break;
+	}
+	while (s->ex != EX_NONE) {
+		gd__rec r;
+		size_t used = 0;
+		int rc = gd__rec_parse(s->in.p + start, s->in.len - start, &r, &used, err,
+		                       sizeof(err));
+
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			gd__log(s->rank, "worker %d: malformed record from the executor: %s",
+			        s->wid, err);
+			executor_died(s, reap_executor(s, 1));
+			return;
+		}
+		from_executor(s, &r, s->in.p + start, used);
+		start += used;
+		if (s->gen != gen)
+			break; /* replaced: the rest was the old executor's */
+	}
+	if (s->ex == EX_NONE || s->gen != gen) {
+		s->in.len = 0;
+		flush_out(s);
+		return;
+	}
+	memmove(s->in.p, s->in.p + start, s->in.len - start);
+	s->in.len -= start;
+	flush_out(s);
+	if (eof)
+		executor_died(s, reap_executor(s, 0));
+}
+
+/* Write held tasks to the executor without blocking. */
+static void write_executor(sup *s)
+{
+	struct iovec iov[64];
+	int n = 0;
+
+	if (s->ex != EX_RUNNING)
+		return;
+	for (unsigned i = s->wr; i < s->count && n < 64; i++) {
+		pend *p = RING(s, i);
+		size_t off = i == s->wr ? s->wr_off : 0;
+
+		iov[n].iov_base = (void *)(p->rec + off);
+		iov[n].iov_len = p->rec_len - off;
+		n++;
+	}
+	if (!n)
+		return;
+	ssize_t k = writev(s->fd, iov, n);
+	if (k < 0)
+		return; /* EAGAIN; a dead executor shows up as EOF on read */
+	double now = gd_now();
+	size_t left = (size_t)k;
+	while (left && s->wr < s->count) {
+		pend *p = RING(s, s->wr);
+		size_t rest = p->rec_len - s->wr_off;
+
+		if (left < rest) {
+			s->wr_off += left;
+			break;
+		}
+		left -= rest;
+		p->written_at = now;
+		s->wr++;
+		s->wr_off = 0;
+	}
+}
+
+/* ------------------------------------------------------------ from rank 0 */
+
+typedef struct rctx {
+	sup *s;
+	int buf;
+	char err[160];
+} rctx;
+
+static int from_rank0(void *ctx, const gd__rec *r)
+{
+	rctx *c = ctx;
+	sup *s = c->s;
+
+	switch (r->type) {
+	case GD_REC_TASK: {
+		pend *p;
+
+		if (s->retired)
+			return 0; /* rank 0 takes them back when it reads SETUP_FAIL */
+		if (s->count == s->cap) {
+			snprintf(c->err, sizeof(c->err), "rank 0 sent more than %u tasks", s->cap);
+			return GD_EPROTO;
+		}
+		p = RING(s, s->count);
+		p->rec = r->payload - GD_REC_HDR;
+		p->rec_len = GD_REC_HDR + r->len;
+		p->buf = c->buf;
+		p->task_id = r->task_id;
+		p->attempt = r->attempt;
+		p->written_at = 0;
+		s->count++;
+		s->rrefs[c->buf]++;
+		return 0;
+	}
+	case GD_REC_STOP:
+		s->stop = 1;
+		return 0;
+	case GD_REC_ABORT:
+		s->abort = 1;
+		return 0;
+	default:
+		snprintf(c->err, sizeof(c->err), "unexpected %s record",
+		         gd__rec_type_name(r->type));
+		return GD_EPROTO;
+	}
+}
+
+/* Receive every message rank 0 has sent.  \return 1 if any arrived. */
+static int recv_rank0(sup *s)
+{
+	int got = 0;
+
+	for (;;) {
+		MPI_Message msg;
+		MPI_Status st;
+		int flag = 0, count = 0;
+		unsigned b;
+
+		if (MPI_Improbe(0, GD__TAG, s->comm, &flag, &msg, &st) != MPI_SUCCESS) {
+			s->err = GD_EMPI;
+			return got;
+		}
+		if (!flag)
+			return got;
+		got = 1;
+		MPI_Get_count(&st, MPI_BYTE, &count);
+		for (b = 0; b < s->nrbuf && s->rrefs[b]; b++)
+			;
+		if (b == s->nrbuf || gd__bytes_reserve(&s->rbuf[b], (size_t)count + 1)) {
+			/* cannot happen while rank 0 keeps to the window */
+			gd__log(s->rank, "worker %d: no receive buffer for a %d-byte message",
+			        s->wid, count);
+			s->err = GD_ENOMEM;
+			MPI_Mrecv(NULL, 0, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+			return got;
+		}
+		MPI_Mrecv(s->rbuf[b].p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+		s->rbuf[b].len = (size_t)count;
+		rctx c = {.s = s, .buf = (int)b};
+		int rc = gd__msg_foreach(s->rbuf[b].p, (size_t)count, from_rank0, &c, c.err,
+		                         sizeof(c.err));
+		if (rc) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "malformed message from rank 0: %s", c.err);
+			gd__log(s->rank, "worker %d: %s", s->wid, why);
+			retire(s, why);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ in-process */
+
+/* GD_ISOLATE_NONE: run held tasks here, one after another. */
+static void run_inline(sup *s)
+{
+	char err[64];
+	unsigned since_flush = 0, batch = GD__MAX(1u, s->cap / 2);
+
+	while (s->count && !s->abort) {
+		pend *p = RING(s, 0);
+		gd__rec r;
+		size_t used;
+		double t0 = gd_now();
+
+		gd__rec_parse(p->rec, p->rec_len, &r, &used, err, sizeof(err));
+		if (gd__exec_task(&s->x, &r, outbuf(s)))
+			s->err = GD_ENOMEM;
+		pop_head(s);
+		/* long tasks report at once; tiny ones in batches */
+		if (++since_flush >= batch || gd_now() - t0 > 100e-6 ||
+		    s->out[s->cur].len > GD_BATCH_BYTES) {
+			flush_out(s);
+			since_flush = 0;
+			recv_rank0(s);
+		}
+	}
+	flush_out(s);
+}
+
+/* ------------------------------------------------------------ main loop */
+
+static void say_hello(sup *s, const char *note, const char *warning)
+{
+	gd__hello h = {.pid = (int32_t)getpid()};
+	gd__bytes b = {0};
+
+	gethostname(h.host, sizeof(h.host) - 1);
+	if (s->placed)
+		h.gpu = s->place.gpu;
+	else
+		h.gpu.index = h.gpu.numa_node = -1;
+	gd__strlcpy(h.note, note, sizeof(h.note));
+	gd__strlcpy(h.warning, warning, sizeof(h.warning));
+	gd__strlcpy(s->x.w.host, h.host, sizeof(s->x.w.host));
+	s->x.w.gpu = h.gpu;
+	if (gd__hello_pack(&h, &b) == 0)
+		send_rec(s, GD_REC_HELLO, 0, 0, 0, b.p, b.len, 0);
+	else
+		s->err = GD_ENOMEM;
+	flush_out(s);
+	gd__bytes_free(&b);
+}
+
+static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *cfg)
+{
+	memset(s, 0, sizeof(*s));
+	MPI_Comm_rank(comm, &s->rank);
+	s->comm = comm;
+	s->wid = s->rank - 1;
+	s->cfg = cfg;
+	s->cap = cfg->window;
+	s->nrbuf = cfg->window + 2;
+	s->fd = -1;
+	s->req[0] = s->req[1] = MPI_REQUEST_NULL;
+	s->x.cls = cls;
+	s->x.args = &cfg->args;
+	s->x.w.id = s->wid;
+	s->x.w.seed = cfg->base_seed + (uint64_t)s->wid;
+	s->ring = calloc(s->cap, sizeof(*s->ring));
+	s->rbuf = calloc(s->nrbuf, sizeof(*s->rbuf));
+	s->rrefs = calloc(s->nrbuf, sizeof(*s->rrefs));
+	if (!s->ring || !s->rbuf || !s->rrefs)
+		return GD_ENOMEM;
+	return 0;
+}
+
+static void sup_free(sup *s)
+{
+	MPI_Waitall(2, s->req, MPI_STATUSES_IGNORE);
+	for (unsigned i = 0; s->rbuf && i < s->nrbuf; i++)
+		gd__bytes_free(&s->rbuf[i]);
+	gd__bytes_free(&s->out[0]);
+	gd__bytes_free(&s->out[1]);
+	gd__bytes_free(&s->in);
+	free(s->ring);
+	free(s->rbuf);
+	free(s->rrefs);
+}
+
+/* Wait for the executor or the next deadline, looking at MPI every
+ * POLL_CAP_MS.  \return 1 if something may have happened. */
+static int wait_executor(sup *s)
+{
+	double deadline = s->ex_deadline, now = gd_now();
+	struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+	int ms = POLL_CAP_MS;
+
+	if (s->ex == EX_RUNNING && s->wr < s->count)
+		pfd.events |= POLLOUT;
+	if (s->ex == EX_RUNNING && s->cfg->task_timeout > 0 && head_started(s))
+		deadline =
+		        GD__MAX(RING(s, 0)->written_at, s->last_result_at) + s->cfg->task_timeout;
+	if (deadline > 0) {
+		if (now >= deadline)
+			goto expired;
+		ms = (int)GD__MIN((double)ms, (deadline - now) * 1e3 + 1);
+	}
+	if (poll(&pfd, 1, ms) > 0) {
+		if (pfd.revents & POLLOUT)
+			write_executor(s);
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+			read_executor(s);
+		return 1;
+	}
+	if (deadline == 0 || gd_now() < deadline)
+		return 0;
+expired:
+	if (s->ex == EX_RUNNING) {
+		on_timeout(s);
+	} else if (s->ex == EX_STARTING) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "setup timed out after %g s", s->cfg->setup_timeout);
+		retire(s, msg);
+	} else if (s->ex == EX_CLEANING) {
+		reap_executor(s, 1);
+		send_msg(s, GD_REC_CLEANUP_FAIL, 0, 0, 0, 0, "cleanup timed out");
+	}
+	return 1;
+}
+
+static void begin_cleanup(sup *s)
+{
+	gd__rec r = {.type = GD_REC_CLEANUP, .worker = (uint32_t)s->wid};
+	uint8_t hdr[GD_REC_HDR];
+	double limit = GD__MAX(s->cfg->setup_timeout, s->cfg->task_timeout);
+
+	gd__rec_put_hdr(hdr, &r);
+	/* 28 bytes into an empty socket buffer: this does not block */
+	if (write(s->fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+		executor_died(s, reap_executor(s, 0));
+		return;
+	}
+	s->ex = EX_CLEANING;
+	s->ex_deadline = limit > 0 ? gd_now() + limit : 0;
+}
+
+int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *cfg, int local_index,
+                    int local_workers)
+{
+	char note[256] = "", warning[256] = "", err[256] = "";
+	unsigned idle = 0;
+	sup s;
+	int rc;
+
+	rc = sup_init(&s, comm, cls, cfg);
+	if (rc)
+		goto out_free;
+	if (cfg->placement) {
+		gd__place_req req = {.local_index = local_index,
+		                     .local_workers = local_workers,
+		                     .gpu_ids = cfg->gpu_ids,
+		                     .n_gpu_ids = cfg->n_gpu_ids,
+		                     .workers_per_gpu = cfg->workers_per_gpu};
+
+		if (gd__place_compute(&req, &s.place, err, sizeof(err)) == 0) {
+			s.placed = 1;
+			gd__strlcpy(note, s.place.note, sizeof(note));
+			gd__strlcpy(warning, s.place.warning, sizeof(warning));
+		}
+	}
+	say_hello(&s, note, warning);
+	if (cfg->placement && !s.placed) {
+		char why[320];
+
+		snprintf(why, sizeof(why), "placement: %s", err);
+		retire(&s, why);
+	} else if (cfg->isolation == GD_ISOLATE_NONE) {
+		gd__bytes *b = outbuf(&s);
+		size_t before = b->len;
+
+		if (s.placed && gd__place_apply(&s.place, err, sizeof(err)) < 0) {
+			char why[320];
+
+			snprintf(why, sizeof(why), "placement: %s", err);
+			retire(&s, why);
+		} else if (gd__exec_setup(&s.x, b)) {
+			s.err = GD_ENOMEM;
+		} else if (b->p[before] == GD_REC_SETUP_FAIL) {
+			s.retired = 1;
+		}
+		s.ready_sent = 1;
+		flush_out(&s);
+	} else if (start_executor(&s)) {
+		snprintf(err, sizeof(err), "cannot start an executor: %s", strerror(errno));
+		retire(&s, err);
+	}
+
+	while (!s.done && !s.err) {
+		int busy = recv_rank0(&s);
+
+		if (s.abort) {
+			if (s.ex != EX_NONE)
+				reap_executor(&s, 1);
+			drop_all(&s);
+			break;
+		}
+		if (cfg->isolation == GD_ISOLATE_NONE && !s.retired) {
+			if (s.count) {
+				run_inline(&s);
+				idle = 0;
+				continue;
+			}
+			if (s.stop) {
+				gd__bytes *b = outbuf(&s);
+				size_t before = b->len;
+
+				if (gd__exec_cleanup(&s.x, b))
+					s.err = GD_ENOMEM;
+				else if (b->p[before] == GD_REC_CLEANUP_OK)
+					b->len = before; /* only a failure is reported */
+				break;
+			}
+		} else {
+			if (s.stop && s.count == 0 && s.ex == EX_RUNNING)
+				begin_cleanup(&s);
+			if (s.stop && s.ex == EX_NONE)
+				break;
+			if (s.ex != EX_NONE) {
+				write_executor(&s);
+				/* the executor has work, or is starting / cleaning */
+				if (s.count || s.ex != EX_RUNNING) {
+					wait_executor(&s);
+					idle = 0;
+					continue;
+				}
+			}
+		}
+		if (busy)
+			idle = 0;
+		else
+			gd__backoff(&idle);
+	}
+	if (s.ex != EX_NONE)
+		reap_executor(&s, 1);
+	send_rec(&s, GD_REC_BYE, 0, 0, 0, NULL, 0, 0);
+	flush_out(&s);
+	rc = s.err;
+out_free:
+	sup_free(&s);
+	return rc;
+}
+
+void gd__backoff(unsigned *idle)
+{
+	/* 0, 0, 0, 1 us, 2, 4 ... capped at 1 ms */
+	unsigned n = (*idle)++;
+	struct timespec ts = {0, 0};
+
+	if (n < 3) {
+		sched_yield();
+		return;
+	}
+	n -= 3;
+	ts.tv_nsec = n >= 10 ? 1000000L : 1000L << n;
+	nanosleep(&ts, NULL);
+}

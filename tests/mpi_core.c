@@ -1,0 +1,560 @@
+/*
+ * MPI integration tests of the core: mpi_core SCENARIO, run under mpiexec
+ * with 2, 3 or 5 ranks.  Rank 0 checks what the callbacks and statistics
+ * say; the exit status is non-zero when a check failed.
+ *
+ * A task is a text command the test worker obeys: "ok N", "err", "hang",
+ * "spin", "segv", "abort", "exit", "flaky", "seed", "echo <bytes>".
+ */
+#define _GNU_SOURCE
+#include "gpudispatch.h"
+
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures;
+static int g_rank;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "rank %d: CHECK failed at %s:%d: %s\n", g_rank, __FILE__,  \
+			        __LINE__, #cond);                                                  \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+/* ------------------------------------------------------------ the worker */
+
+typedef struct wstate {
+	uint64_t seed;
+	int id;
+} wstate;
+
+static int t_setup(gd_worker *w, const gd_args *args)
+{
+	const char *fail = gd_args_get(args, "fail_worker");
+	static wstate st;
+
+	if (fail && (strcmp(fail, "all") == 0 || atoi(fail) == gd_worker_id(w))) {
+		gd_worker_set_error(w, "no model for worker %d", gd_worker_id(w));
+		return 1;
+	}
+	st.seed = gd_worker_seed(w);
+	st.id = gd_worker_id(w);
+	gd_worker_set_data(w, &st);
+	return 0;
+}
+
+static int t_process(gd_worker *w, const gd_task *t, gd_result *r)
+{
+	wstate *st = gd_worker_data(w);
+	const char *s = t->data;
+	char out[128];
+
+	if (t->len >= 4 && memcmp(s, "echo", 4) == 0)
+		return gd_result_set(r, t->data, t->len);
+	if (t->len >= 3 && memcmp(s, "err", 3) == 0)
+		return gd_result_error(r, "bad input in task %llu", (unsigned long long)t->id);
+	if (t->len >= 4 && memcmp(s, "hang", 4) == 0) {
+		pause(); /* blocked in a syscall, never returns */
+		return 0;
+	}
+	if (t->len >= 4 && memcmp(s, "spin", 4) == 0) {
+		for (volatile unsigned long i = 0;; i++)
+			;
+	}
+	if (t->len >= 4 && memcmp(s, "segv", 4) == 0)
+		raise(SIGSEGV);
+	if (t->len >= 5 && memcmp(s, "abort", 5) == 0)
+		abort();
+	if (t->len >= 4 && memcmp(s, "exit", 4) == 0)
+		exit(3);
+	if (t->len >= 5 && memcmp(s, "flaky", 5) == 0 && t->attempt == 1)
+		return gd_result_error(r, "first attempt fails");
+	if (t->len >= 4 && memcmp(s, "seed", 4) == 0) {
+		snprintf(out, sizeof(out), "%d %llu", st->id, (unsigned long long)st->seed);
+		return gd_result_set(r, out, strlen(out));
+	}
+	snprintf(out, sizeof(out), "done %llu by %d", (unsigned long long)t->id, st->id);
+	return gd_result_set(r, out, strlen(out));
+}
+
+static int t_cleanup(gd_worker *w)
+{
+	(void)w;
+	return 0;
+}
+
+static const gd_worker_class test_class = {"test", t_setup, t_process, t_cleanup};
+
+/* ------------------------------------------------------------ generator */
+
+#define MAXT 4096
+
+typedef struct gen {
+	int n; /* tasks to make */
+	int made;
+	const char **kinds; /* cycled; NULL = "ok" */
+	int nkinds;
+	int fail_after; /* return -1 after this many, 0 = never */
+	size_t *sizes;  /* echo payload sizes, NULL = text tasks */
+	/* the credit window: produced - reported <= workers * W at every call */
+	long max_ahead;
+	long reported;
+} gen;
+
+static void fill_pattern(uint8_t *p, size_t n, uint64_t id)
+{
+	memcpy(p, "echo", n < 4 ? n : 4);
+	for (size_t i = 4; i < n; i++)
+		p[i] = (uint8_t)(i * 31 + id);
+}
+
+static int next_task(void *state, gd_buf *task)
+{
+	gen *g = state;
+	long ahead = g->made - g->reported;
+
+	if (ahead > g->max_ahead)
+		g->max_ahead = ahead;
+	if (g->fail_after && g->made == g->fail_after)
+		return -1;
+	if (g->made == g->n)
+		return 0;
+	if (g->sizes) {
+		size_t n = g->sizes[g->made];
+		uint8_t *p = gd_buf_reserve(task, n);
+		if (!p)
+			return -1;
+		fill_pattern(p, n, (uint64_t)g->made);
+	} else {
+		const char *k = g->kinds ? g->kinds[g->made % g->nkinds] : "ok";
+		gd_buf_set(task, k, strlen(k));
+	}
+	g->made++;
+	return 1;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+typedef struct seen {
+	gen *g;
+	unsigned char count[MAXT]; /* reports per task id */
+	int worker_of[MAXT];
+	char kind[MAXT]; /* 's'uccess, 'e'rror, 't'imeout, 'n'ot done */
+	char msg[MAXT][96];
+	int setup_fails, exits, exit_rc, successes_before_stop;
+	int stop_after;
+	volatile sig_atomic_t stop;
+	int seed_bad;
+	int size_bad;
+	int dispatches;
+} seen;
+
+static void mark(seen *s, const gd_event *ev, char kind)
+{
+	if (ev->task_id < MAXT) {
+		s->count[ev->task_id]++;
+		s->kind[ev->task_id] = kind;
+		s->worker_of[ev->task_id] = ev->worker_id;
+		snprintf(s->msg[ev->task_id], sizeof(s->msg[0]), "%s", ev->message);
+	}
+	s->g->reported++;
+}
+
+static void cb_success(void *u, const gd_event *ev)
+{
+	seen *s = u;
+
+	mark(s, ev, 's');
+	if (ev->len >= 4 && memcmp(ev->data, "echo", 4) == 0) {
+		/* the result must be the task's bytes, intact */
+		if (ev->len != ev->task_len || memcmp(ev->data, ev->task_data, ev->len))
+			s->size_bad++;
+	}
+	if (ev->len > 5 && ev->len < 64 && isdigit(((const char *)ev->data)[0])) {
+		char txt[64];
+		int id;
+		unsigned long long seed;
+
+		memcpy(txt, ev->data, ev->len);
+		txt[ev->len] = '\0';
+		if (sscanf(txt, "%d %llu", &id, &seed) != 2 || id != ev->worker_id ||
+		    seed != 1000 + (unsigned long long)ev->worker_id) {
+			fprintf(stderr, "seed result '%s' from worker %d\n", txt, ev->worker_id);
+			s->seed_bad++;
+		}
+	}
+	if (s->stop_after && ++s->successes_before_stop == s->stop_after)
+		s->stop = 1;
+}
+
+static void cb_error(void *u, const gd_event *ev)
+{
+	mark(u, ev, 'e');
+}
+
+static void cb_timeout(void *u, const gd_event *ev)
+{
+	mark(u, ev, 't');
+}
+
+static void cb_not_done(void *u, const gd_event *ev)
+{
+	mark(u, ev, 'n');
+}
+
+static void cb_setup_fail(void *u, const gd_event *ev)
+{
+	seen *s = u;
+
+	s->setup_fails++;
+	CHECK(strstr(ev->message, "no model for worker") != NULL);
+}
+
+static void cb_dispatch(void *u, const gd_event *ev)
+{
+	(void)ev;
+	((seen *)u)->dispatches++;
+}
+
+static void cb_exit(void *u, const gd_stats *st, int rc)
+{
+	seen *s = u;
+
+	(void)st;
+	s->exits++;
+	s->exit_rc = rc;
+}
+
+/* ------------------------------------------------------------ scenarios */
+
+static int run(seen *s, gen *g, gd_config *cfg, gd_stats *st)
+{
+	gd_callbacks cb = {.on_success = cb_success,
+	                   .on_error = cb_error,
+	                   .on_timeout = cb_timeout,
+	                   .on_not_done = cb_not_done,
+	                   .on_setup_fail = cb_setup_fail,
+	                   .on_dispatch = cb_dispatch,
+	                   .on_exit = cb_exit,
+	                   .user = s};
+
+	s->g = g;
+	cfg->ui = GD_UI_NONE;
+	cfg->base_seed = 1000;
+	return gd_run(MPI_COMM_WORLD, &test_class, next_task, g, &cb, cfg, st);
+}
+
+static void every_task_once(seen *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s->count[i] != 1) {
+			fprintf(stderr, "task %d reported %d times\n", i, s->count[i]);
+			failures++;
+			return;
+		}
+	CHECK(s->exits == 1);
+}
+
+static int nworkers(void)
+{
+	int size;
+
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	return size - 1;
+}
+
+static void sc_basic(seen *s, gd_config *cfg)
+{
+	static const char *kinds[] = {"ok", "seed"};
+	gen g = {.n = 1000, .kinds = kinds, .nkinds = 2};
+	gd_stats st;
+	int rc = run(s, &g, cfg, &st);
+
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		CHECK(s->exit_rc == 0);
+		CHECK(st.total == 1000 && st.completed == 1000 && st.failed == 0);
+		CHECK(s->seed_bad == 0);
+		CHECK(s->dispatches == 1000);
+		/* the generator never ran more than workers x W ahead */
+		CHECK(g.max_ahead <= (long)nworkers() * (long)cfg->window);
+		uint64_t sum = 0;
+		for (int i = 0; i < st.n_workers; i++)
+			sum += st.workers[i].completed;
+		CHECK(sum == 1000);
+		printf("basic: %d workers, W=%u, generator at most %ld ahead\n", nworkers(),
+		       cfg->window, g.max_ahead);
+	}
+	/* every rank gets the same statistics */
+	CHECK(rc == 0);
+	CHECK(st.completed == 1000 && st.n_workers == nworkers());
+	gd_stats_free(&st);
+}
+
+static void sc_faults(seen *s, gd_config *cfg)
+{
+	static const char *kinds[] = {"ok",   "err", "hang",  "ok",   "segv",
+	                              "spin", "ok",  "abort", "exit", "ok"};
+	gen g = {.n = 20, .kinds = kinds, .nkinds = 10};
+	gd_stats st;
+	int rc;
+
+	cfg->task_timeout = 0.5;
+	rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		for (int i = 0; i < g.n; i++) {
+			const char *k = kinds[i % 10];
+			if (!strcmp(k, "ok"))
+				CHECK(s->kind[i] == 's');
+			else if (!strcmp(k, "hang") || !strcmp(k, "spin"))
+				CHECK(s->kind[i] == 't');
+			else
+				CHECK(s->kind[i] == 'e');
+		}
+		CHECK(strstr(s->msg[1], "bad input in task 1") != NULL);
+		CHECK(strstr(s->msg[4], "killed by signal 11") != NULL);
+		CHECK(strstr(s->msg[7], "killed by signal 6") != NULL);
+		CHECK(strstr(s->msg[8], "exited with status 3") != NULL);
+		CHECK(strstr(s->msg[2], "timed out after 0.5 s") != NULL);
+		CHECK(st.completed == 8 && st.failed == 8 && st.timed_out == 4);
+		uint32_t restarts = 0;
+		for (int i = 0; i < st.n_workers; i++)
+			restarts += st.workers[i].restarts;
+		printf("faults: %s / %s / %s\n", s->msg[4], s->msg[8], s->msg[2]);
+	}
+	gd_stats_free(&st);
+}
+
+static void sc_setup_fail_one(seen *s, gd_config *cfg)
+{
+	gd_kv kv[] = {{"fail_worker", "0"}};
+	gen g = {.n = 200};
+	gd_stats st;
+	int rc;
+
+	cfg->setup_args = kv;
+	cfg->n_setup_args = 1;
+	rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		CHECK(s->setup_fails == 1);
+		CHECK(st.n_setup_failed == 1);
+		CHECK(st.workers[0].state == GD_WS_ERROR);
+		CHECK(strstr(st.workers[0].message, "no model for worker 0") != NULL);
+		CHECK(st.workers[0].completed == 0);
+		for (int i = 0; i < g.n; i++)
+			CHECK(s->worker_of[i] != 0);
+	}
+	gd_stats_free(&st);
+}
+
+static void sc_setup_fail_all(seen *s, gd_config *cfg)
+{
+	gd_kv kv[] = {{"fail_worker", "all"}};
+	gen g = {.n = 50};
+	gd_stats st;
+	int rc;
+
+	cfg->setup_args = kv;
+	cfg->n_setup_args = 1;
+	rc = run(s, &g, cfg, &st);
+	CHECK(rc == GD_EALLSETUP);
+	if (g_rank == 0) {
+		CHECK(s->exits == 1 && s->exit_rc == GD_EALLSETUP);
+		CHECK(s->setup_fails == nworkers());
+		CHECK(g.made == 0); /* nobody could take a task: none was made */
+		printf("setup_fail_all: %s\n", gd_strerror(rc));
+	}
+	gd_stats_free(&st);
+}
+
+static void sc_zero(seen *s, gd_config *cfg)
+{
+	gen g = {.n = 0};
+	gd_stats st;
+	int rc = run(s, &g, cfg, &st);
+
+	CHECK(rc == 0);
+	if (g_rank == 0) {
+		CHECK(s->exits == 1);
+		CHECK(st.total == 0 && st.completed == 0);
+		for (int i = 0; i < st.n_workers; i++)
+			CHECK(st.workers[i].state == GD_WS_DONE);
+	}
+	gd_stats_free(&st);
+}
+
+static void sc_big(seen *s, gd_config *cfg)
+{
+	size_t sizes[] = {0, 1, 4, 4000, 4096, 65536, 1 << 20, 64u << 20, 5, 3 << 20};
+	gen g = {.n = 10, .sizes = sizes};
+	gd_stats st;
+	int rc;
+
+	cfg->window = 2;
+	rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		CHECK(st.completed == 10);
+		CHECK(s->size_bad == 0);
+	}
+	gd_stats_free(&st);
+}
+
+static void sc_generator_error(seen *s, gd_config *cfg)
+{
+	gen g = {.n = 100, .fail_after = 30};
+	gd_stats st;
+	int rc = run(s, &g, cfg, &st);
+
+	CHECK(rc == GD_EGENERATOR);
+	if (g_rank == 0) {
+		every_task_once(s, 30); /* what was made before the error is all reported */
+		CHECK(s->count[30] == 0);
+		CHECK(s->exit_rc == GD_EGENERATOR);
+		CHECK(st.completed == 30);
+	}
+	gd_stats_free(&st);
+}
+
+static void sc_retry(seen *s, gd_config *cfg)
+{
+	static const char *kinds[] = {"flaky", "ok"};
+	gen g = {.n = 40, .kinds = kinds, .nkinds = 2};
+	gd_stats st;
+	int rc;
+
+	cfg->retries = 1;
+	rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		CHECK(st.completed == 40 && st.failed == 0 && st.retried == 20);
+	}
+	gd_stats_free(&st);
+}
+
+static void sc_stop(seen *s, gd_config *cfg)
+{
+	gen g = {.n = 100000};
+	gd_stats st;
+	int rc;
+
+	s->stop_after = 50;
+	cfg->stop_flag = &s->stop;
+	rc = run(s, &g, cfg, &st);
+	CHECK(rc == GD_EINTR);
+	if (g_rank == 0) {
+		/* drained: everything sent was reported, nothing after the stop was made */
+		CHECK(s->exits == 1 && s->exit_rc == GD_EINTR);
+		every_task_once(s, g.made);
+		CHECK(st.total == (uint64_t)g.made);
+		CHECK(st.completed == (uint64_t)g.made);
+		CHECK(g.made < 50 + nworkers() * (int)cfg->window + 1);
+	}
+	gd_stats_free(&st);
+}
+
+static void sc_bad_args(seen *s, gd_config *cfg)
+{
+	gen g = {.n = 5};
+	gd_callbacks cb = {.on_exit = cb_exit, .user = s};
+	gd_config c = *cfg;
+	gd_worker_class noproc = {"x", NULL, NULL, NULL};
+
+	s->g = &g;
+	c.ui = GD_UI_NONE;
+	c.window = 0;
+	CHECK(gd_run(MPI_COMM_WORLD, &test_class, next_task, &g, &cb, &c, NULL) == GD_EWINDOW);
+	c = *cfg;
+	c.ui = GD_UI_NONE;
+	c.task_timeout = -1;
+	CHECK(gd_run(MPI_COMM_WORLD, &test_class, next_task, &g, &cb, &c, NULL) == GD_ETIMEOUT);
+	c.task_timeout = 0;
+	CHECK(gd_run(MPI_COMM_WORLD, NULL, next_task, &g, &cb, &c, NULL) == GD_ENOCLASS);
+	CHECK(gd_run(MPI_COMM_WORLD, &noproc, next_task, &g, &cb, &c, NULL) == GD_ENOCLASS);
+	CHECK(gd_run(MPI_COMM_WORLD, &test_class, NULL, &g, &cb, &c, NULL) == GD_ENOGEN);
+	CHECK(s->exits == 0); /* no callback for a call that failed its checks */
+	CHECK(g.made == 0);
+	/* and a real run still works afterwards on the same communicator */
+	CHECK(gd_run(MPI_COMM_WORLD, &test_class, next_task, &g, &cb, &c, NULL) == 0);
+	if (g_rank == 0)
+		CHECK(s->exits == 1 && g.made == 5);
+}
+
+static void sc_no_worker(seen *s, gd_config *cfg)
+{
+	gen g = {.n = 5};
+	int rc = run(s, &g, cfg, NULL);
+
+	CHECK(rc == GD_ENOWORKER);
+	CHECK(s->exits == 0);
+	printf("no_worker: %s\n", gd_strerror(rc));
+}
+
+static void sc_inline(seen *s, gd_config *cfg)
+{
+	cfg->isolation = GD_ISOLATE_NONE;
+	cfg->window = 8;
+	sc_basic(s, cfg);
+}
+
+int main(int argc, char **argv)
+{
+	static seen s;
+	gd_config cfg = GD_CONFIG_DEFAULT;
+	const char *sc = argc > 1 ? argv[1] : "basic";
+
+	if (gd_init(&argc, &argv))
+		return 2;
+	MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+	cfg.placement = 0;
+	if (argc > 2)
+		cfg.window = (unsigned)atoi(argv[2]);
+	if (!strcmp(sc, "basic"))
+		sc_basic(&s, &cfg);
+	else if (!strcmp(sc, "faults"))
+		sc_faults(&s, &cfg);
+	else if (!strcmp(sc, "setup_fail_one"))
+		sc_setup_fail_one(&s, &cfg);
+	else if (!strcmp(sc, "setup_fail_all"))
+		sc_setup_fail_all(&s, &cfg);
+	else if (!strcmp(sc, "zero"))
+		sc_zero(&s, &cfg);
+	else if (!strcmp(sc, "big"))
+		sc_big(&s, &cfg);
+	else if (!strcmp(sc, "generator_error"))
+		sc_generator_error(&s, &cfg);
+	else if (!strcmp(sc, "retry"))
+		sc_retry(&s, &cfg);
+	else if (!strcmp(sc, "stop"))
+		sc_stop(&s, &cfg);
+	else if (!strcmp(sc, "bad_args"))
+		sc_bad_args(&s, &cfg);
+	else if (!strcmp(sc, "no_worker"))
+		sc_no_worker(&s, &cfg);
+	else if (!strcmp(sc, "inline"))
+		sc_inline(&s, &cfg);
+	else {
+		fprintf(stderr, "unknown scenario %s\n", sc);
+		failures++;
+	}
+	int all = 0;
+	MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+	if (g_rank == 0)
+		printf("%s: %s (%d failed checks)\n", sc, all ? "FAILED" : "passed", all);
+	gd_finalize();
+	return all ? 1 : 0;
+}
