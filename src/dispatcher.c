@@ -11,6 +11,7 @@
  * limit; a large one is sent from its slot.
  */
 #define _GNU_SOURCE
+#include "journal.h"
 #include "run.h"
 
 #include <stdio.h>
@@ -82,6 +83,7 @@ typedef struct disp {
 	int cpu_note_shown;
 	int rc;
 
+	gd__journal *j;
 	gd__bytes rbuf;
 	char err[256];
 } disp;
@@ -217,6 +219,21 @@ static int generate(disp *d)
 			s->b.len = GD_REC_HDR; /* generator set nothing: an empty task */
 		s->task_id = d->next_id++;
 		s->attempt = 1;
+		if (d->j) {
+			char why[256];
+
+			rc = gd__journal_check(d->j, s->task_id, s->b.p + GD_REC_HDR,
+			                       s->b.len - GD_REC_HDR, why, sizeof(why));
+			if (rc < 0) {
+				gd__log(0, "%s", why);
+				d->gen_err = rc;
+				return -1;
+			}
+			if (rc > 0) {
+				d->st->skipped++;
+				continue;
+			}
+		}
 		if (d->cfg->skip) {
 			rc = d->cfg->skip(d->cfg->skip_user, s->task_id, s->b.p + GD_REC_HDR,
 			                  s->b.len - GD_REC_HDR);
@@ -456,6 +473,22 @@ static void add_hist(slot *s, uint32_t attempt, int worker, const char *msg)
 	snprintf(s->hist + n, HIST_MAX - n, "attempt %u on worker %d: %s; ", attempt, worker, msg);
 }
 
+/* Record a final outcome; the journal is written before the user hears of
+ * it, so a result the user saw is never missing from the journal after a
+ * clean stop. */
+static void journal(disp *d, const gd_event *ev, int status, const gd_worker_stats *row)
+{
+	gd_event e = *ev;
+
+	if (!d->j)
+		return;
+	if (!e.message)
+		e.message = "";
+	if (gd__journal_add(d->j, &e, status, row, d->cfg->journal_extra,
+	                    d->cfg->journal_extra_user) == GD_ENOMEM)
+		d->rc = d->rc ? d->rc : GD_ENOMEM;
+}
+
 static void on_result(disp *d, int i, const gd__rec *r, int si)
 {
 	slot *s = &d->slots[si];
@@ -477,6 +510,7 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 		ev.data = r->payload;
 		ev.len = r->len;
 		update_row(d, i);
+		journal(d, &ev, GD_JS_OK, row);
 		emit(d, d->cb->on_success, &ev);
 		slot_free(d, si);
 		return;
@@ -517,6 +551,7 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 		fn = d->cb->on_error;
 	}
 	update_row(d, i);
+	journal(d, &ev, r->type == GD_REC_TIMEOUT ? GD_JS_TIMEOUT : GD_JS_ERROR, row);
 	emit(d, fn, &ev);
 	slot_free(d, si);
 }
@@ -792,6 +827,15 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	st->start_time = gd_now();
 	st->total_hint = cfg->total_hint;
 	rc = setup(&d);
+	if (!rc && cfg->journal) {
+		rc = gd__journal_open(cfg->journal, cfg->resume, cfg->resume_force, &d.j, d.err,
+		                      sizeof(d.err));
+		if (rc)
+			gd__log(0, "%s", d.err);
+		else if (cfg->resume)
+			gd__log(0, "resuming from %s: %llu task(s) journaled", cfg->journal,
+			        (unsigned long long)gd__journal_loaded(d.j));
+	}
 	if (rc) {
 		/* no worker can be told what to do: tell them all to leave */
 		for (int i = 0; d.w && i < d.nw; i++)
@@ -825,6 +869,8 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			d.stops_sent = 1;
 			work = 1;
 		}
+		if (d.j && gd__journal_flush(d.j, 0) && !d.rc)
+			d.rc = GD_EJOURNAL;
 		if (work)
 			idle = 0;
 		else
@@ -839,6 +885,8 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 		abandon(&d, si, d.slots[si].last_worker);
 	}
 	st->elapsed_s = gd_now() - st->start_time;
+	if (d.j && gd__journal_close(d.j) && !d.rc)
+		d.rc = GD_EJOURNAL;
 	rc = d.rc;
 	if (!rc && d.gen_err)
 		rc = GD_EGENERATOR;

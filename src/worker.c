@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -421,7 +422,9 @@ static void write_executor(sup *s)
 	}
 	if (!n)
 		return;
-	ssize_t k = writev(s->fd, iov, n);
+	/* a socket send without SIGPIPE: the executor may have just died */
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+	ssize_t k = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (k < 0)
 		return; /* EAGAIN; a dead executor shows up as EOF on read */
 	double now = gd_now();
@@ -671,7 +674,7 @@ static void begin_cleanup(sup *s)
 
 	gd__rec_put_hdr(hdr, &r);
 	/* 28 bytes into an empty socket buffer: this does not block */
-	if (write(s->fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+	if (send(s->fd, hdr, sizeof(hdr), MSG_NOSIGNAL) != (ssize_t)sizeof(hdr)) {
 		executor_died(s, reap_executor(s, 0));
 		return;
 	}
@@ -687,6 +690,14 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	sup s;
 	int rc;
 
+	/* rank 0 decides how a run stops: mpirun forwards SIGTERM, SIGUSR1 and
+	 * SIGUSR2 to every rank, and a worker that died of one would take its
+	 * tasks with it.  Ignored for the run, restored after. */
+	static const int stop_sigs[] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old[4];
+
+	for (int k = 0; k < 4; k++)
+		sigaction(stop_sigs[k], &ign, &old[k]);
 	rc = sup_init(&s, comm, cls, cfg);
 	if (rc)
 		goto out_free;
@@ -782,6 +793,8 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	rc = s.err;
 out_free:
 	sup_free(&s);
+	for (int k = 0; k < 4; k++)
+		sigaction(stop_sigs[k], &old[k], NULL);
 	return rc;
 }
 

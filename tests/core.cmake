@@ -1,5 +1,6 @@
 # The core: wire format unit tests and MPI scenarios (tests/mpi_core.c).
 gd_add_unit_test(test_wire ${CMAKE_CURRENT_SOURCE_DIR}/test_wire.c)
+gd_add_unit_test(test_journal ${CMAKE_CURRENT_SOURCE_DIR}/test_journal.c)
 
 add_executable(mpi_core ${CMAKE_CURRENT_SOURCE_DIR}/mpi_core.c)
 target_link_libraries(mpi_core PRIVATE gpudispatch)
@@ -15,3 +16,7 @@ endforeach()
 gd_add_mpi_test(core_faults_np2 2 mpi_core faults)
 gd_add_mpi_test(core_setup_fail_all_np5 5 mpi_core setup_fail_all)
 gd_add_mpi_test(core_no_worker 1 mpi_core no_worker)
+add_test(NAME core_journal_kill_resume
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/journal_kill.sh $<TARGET_FILE:mpi_core>)
+set_tests_properties(core_journal_kill_resume PROPERTIES ENVIRONMENT "${GD_TEST_ENV}" TIMEOUT 120
+  LABELS mpi)

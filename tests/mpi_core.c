@@ -74,6 +74,8 @@ static int t_process(gd_worker *w, const gd_task *t, gd_result *r)
 		abort();
 	if (t->len >= 4 && memcmp(s, "exit", 4) == 0)
 		exit(3);
+	if (t->len >= 3 && memcmp(s, "nap", 3) == 0)
+		usleep(20000);
 	if (t->len >= 5 && memcmp(s, "flaky", 5) == 0 && t->attempt == 1)
 		return gd_result_error(r, "first attempt fails");
 	if (t->len >= 4 && memcmp(s, "seed", 4) == 0) {
@@ -504,6 +506,54 @@ static void sc_no_worker(seen *s, gd_config *cfg)
 	printf("no_worker: %s\n", gd_strerror(rc));
 }
 
+/* journal_run: slow tasks into a journal (the test kills the job midway);
+ * journal_resume: resume from it and check that every task ended ok exactly
+ * once across both runs and that nothing journaled ok ran again. */
+static void sc_journal(seen *s, gd_config *cfg, int resume)
+{
+	static const char *kinds[] = {"nap"};
+	const char *path = getenv("GD_TEST_JOURNAL");
+	gen g = {.n = 400, .kinds = kinds, .nkinds = 1};
+	gd_stats st;
+	int rc;
+
+	CHECK(path != NULL);
+	if (!path)
+		return;
+	cfg->journal = path;
+	cfg->resume = resume ? GD_RESUME_RETRY_FAILED : 0;
+	rc = run(s, &g, cfg, &st);
+	CHECK(rc == 0);
+	if (g_rank == 0 && resume) {
+		static unsigned char okc[400];
+		char line[4096];
+		FILE *f = fopen(path, "r");
+		int lines = 0;
+
+		CHECK(f != NULL);
+		while (f && fgets(line, sizeof(line), f)) {
+			unsigned id;
+			lines++;
+			if (sscanf(line, "{\"id\":%u,\"status\":\"ok\"", &id) == 1 && id < 400)
+				okc[id]++;
+		}
+		if (f)
+			fclose(f);
+		for (int i = 0; i < 400; i++)
+			if (okc[i] != 1) {
+				fprintf(stderr, "task %d journaled ok %d times\n", i, okc[i]);
+				failures++;
+				break;
+			}
+		CHECK(lines == 400);
+		CHECK(st.skipped > 0 && st.skipped < 400); /* the first run did some, not all */
+		CHECK(st.skipped + st.completed == 400);
+		printf("journal_resume: %llu skipped, %llu run now\n",
+		       (unsigned long long)st.skipped, (unsigned long long)st.completed);
+	}
+	gd_stats_free(&st);
+}
+
 static void sc_inline(seen *s, gd_config *cfg)
 {
 	cfg->isolation = GD_ISOLATE_NONE;
@@ -545,6 +595,10 @@ int main(int argc, char **argv)
 		sc_bad_args(&s, &cfg);
 	else if (!strcmp(sc, "no_worker"))
 		sc_no_worker(&s, &cfg);
+	else if (!strcmp(sc, "journal_run"))
+		sc_journal(&s, &cfg, 0);
+	else if (!strcmp(sc, "journal_resume"))
+		sc_journal(&s, &cfg, 1);
 	else if (!strcmp(sc, "inline"))
 		sc_inline(&s, &cfg);
 	else {

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test.sh - the whole test suite, from a fresh Debian 12 machine:
+#   installs what is missing, builds with -Werror, runs every ctest test
+#   (CUnit unit tests, MPI tests through mpiexec), builds an out-of-tree
+#   project against the installed library, re-runs the unit tests and core MPI
+#   tests under AddressSanitizer + UBSan, runs the fuzz targets for a bounded
+#   time, and runs the Slurm batch scripts on a local one-node Slurm.
+# Environment:
+#   GD_TEST_QUICK=1   skip the sanitizer, fuzz and Slurm stages
+#   GD_FUZZ_SECONDS   seconds per fuzz target [20]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=$(nproc)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+
+pass=0 fail=0 failed=()
+stage() { # name command...
+	local name=$1 t0=$SECONDS
+	shift
+	echo "=== $name"
+	if "$@"; then
+		pass=$((pass + 1))
+		echo "=== $name: ok ($((SECONDS - t0)) s)"
+	else
+		fail=$((fail + 1))
+		failed+=("$name")
+		echo "=== $name: FAILED ($((SECONDS - t0)) s)"
+	fi
+}
+
+GD_DEPS_EXTRA="clang ${GD_DEPS_EXTRA:-}" bash scripts/install-deps.sh || { echo "cannot install dependencies"; exit 1; }
+
+build_main() {
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGD_WERROR=ON >build-configure.log &&
+		cmake --build build -j"$JOBS"
+}
+run_ctest() {
+	(cd build && ctest --output-on-failure -j"$JOBS" --timeout 300)
+}
+consumer() {
+	local prefix=$ROOT/build/stage
+	rm -rf "$prefix" build/consumer
+	cmake --install build --prefix "$prefix" >/dev/null &&
+		PKG_CONFIG_PATH=$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig \
+			cmake -S examples/find_package -B build/consumer -DCMAKE_PREFIX_PATH="$prefix" &&
+		cmake --build build/consumer &&
+		LD_LIBRARY_PATH=$prefix/lib:$prefix/lib/x86_64-linux-gnu \
+			mpirun -n 3 --oversubscribe build/consumer/hello_consumer 50 | tee build/consumer/out.txt &&
+		grep -q "sum of squares 42925 (correct)" build/consumer/out.txt
+}
+sanitizers() {
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGD_SANITIZE=ON -DGD_BUILD_BENCH=OFF \
+		>build-asan-configure.log &&
+		cmake --build build-asan -j"$JOBS" &&
+		(cd build-asan &&
+			ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+			LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			ctest --output-on-failure -j"$JOBS" -L unit -R "$ROOT_ASAN_RE" \
+			--timeout 300 &&
+			ASAN_OPTIONS=detect_leaks=1 \
+			LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			ctest --output-on-failure -j"$JOBS" -R '^core_(basic_np3|faults|big|retry|stop|setup_fail_one)$' \
+			--timeout 300)
+}
+ROOT_ASAN_RE=.
+fuzz() {
+	bash tests/fuzz/run.sh "${GD_FUZZ_SECONDS:-20}"
+}
+slurm() {
+	bash tests/slurm_test.sh
+}
+
+stage build build_main
+if [ -d build ] && [ -f build/CTestTestfile.cmake ]; then
+	stage ctest run_ctest
+	stage find_package consumer
+fi
+if [ "${GD_TEST_QUICK:-0}" != 1 ]; then
+	stage asan-ubsan sanitizers
+	[ -f tests/fuzz/run.sh ] && stage fuzz fuzz
+	[ -f tests/slurm_test.sh ] && stage slurm slurm
+fi
+
+echo
+[ ${#failed[@]} -gt 0 ] && echo "failed stages: ${failed[*]}"
+echo "stages: $pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,441 @@
+/* The journal: see journal.h. */
+#define _GNU_SOURCE
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FLUSH_BYTES (256u << 10)
+
+struct gd__journal {
+	int fd;
+	char path[512];
+	gd__bytes buf;
+	double last_sync;
+	int err;
+	/* resume index: last record per id, sorted by id */
+	gd__jrec *idx;
+	size_t nidx;
+	size_t cursor;
+	int resume;
+	int force;
+};
+
+uint64_t gd__fnv1a(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* ------------------------------------------------------------ JSON */
+
+/* Length of a valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const uint8_t *p, size_t n)
+{
+	uint32_t c;
+	size_t k;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0)
+		k = 2, c = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		k = 3, c = p[0] & 0x0f;
+	else if ((p[0] & 0xf8) == 0xf0)
+		k = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	if (k > n)
+		return 0;
+	for (size_t i = 1; i < k; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((k == 2 && c < 0x80) || (k == 3 && c < 0x800) || (k == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	return k;
+}
+
+int gd__json_str(gd__bytes *b, const char *s, size_t len)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	int rc = gd__bytes_append(b, "\"", 1);
+
+	for (size_t i = 0; i < len && !rc;) {
+		uint8_t c = p[i];
+		char esc[8];
+		size_t k;
+
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			rc = gd__bytes_append(b, esc, 2);
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			rc = gd__bytes_append(b, esc, 6);
+			i++;
+		} else if ((k = utf8_len(p + i, len - i)) == 0) {
+			rc = gd__bytes_append(b, "\\ufffd", 6);
+			i++;
+		} else {
+			rc = gd__bytes_append(b, p + i, k);
+			i += k;
+		}
+	}
+	return rc ? rc : gd__bytes_append(b, "\"", 1);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static const char *status_name(int s)
+{
+	return s == GD_JS_OK ? "ok" : s == GD_JS_ERROR ? "error" : "timeout";
+}
+
+int gd__journal_parse_line(const char *line, size_t len, gd__jrec *out)
+{
+	static const char tail[] = ",\"sum\":\"";
+	const size_t tl = sizeof(tail) - 1, hexl = 16;
+	char head[96], status[16], digest[17], sum[17];
+	unsigned long long id;
+	size_t body;
+	int n = 0;
+
+	/* ...,"sum":"<16 hex>"} */
+	if (len < tl + hexl + 2 + 10 || line[0] != '{' || line[len - 1] != '}' ||
+	    line[len - 2] != '"')
+		return 0;
+	body = len - 2 - hexl - tl;
+	if (memcmp(line + body, tail, tl) != 0)
+		return 0;
+	memcpy(sum, line + body + tl, hexl);
+	sum[hexl] = '\0';
+	for (size_t i = 0; i < hexl; i++)
+		if (!((sum[i] >= '0' && sum[i] <= '9') || (sum[i] >= 'a' && sum[i] <= 'f')))
+			return 0;
+	if (strtoull(sum, NULL, 16) != gd__fnv1a(line, body))
+		return 0;
+	/* the fixed head: {"id":N,"status":"S","digest":"H" */
+	memcpy(head, line, GD__MIN(body, sizeof(head) - 1));
+	head[GD__MIN(body, sizeof(head) - 1)] = '\0';
+	if (sscanf(head, "{\"id\":%20llu,\"status\":\"%15[a-z]\",\"digest\":\"%16[0-9a-f]\"%n", &id,
+	           status, digest, &n) != 3 ||
+	    n == 0 || strlen(digest) != 16)
+		return 0;
+	out->id = id;
+	out->digest = strtoull(digest, NULL, 16);
+	if (!strcmp(status, "ok"))
+		out->status = GD_JS_OK;
+	else if (!strcmp(status, "error"))
+		out->status = GD_JS_ERROR;
+	else if (!strcmp(status, "timeout"))
+		out->status = GD_JS_TIMEOUT;
+	else
+		return 0;
+	return 1;
+}
+
+typedef struct tagged {
+	gd__jrec r;
+	size_t pos;
+} tagged;
+
+static int cmp_tagged(const void *a, const void *b)
+{
+	const tagged *x = a, *y = b;
+
+	if (x->r.id != y->r.id)
+		return x->r.id < y->r.id ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Read every valid record; cut a torn tail off the file. */
+static int load(gd__journal *j, char *err, size_t errlen)
+{
+	gd__bytes line = {0};
+	size_t cap = 0, bad = 0;
+	off_t good_end = 0, pos = 0;
+	char chunk[65536];
+	ssize_t k;
+	int rc = 0;
+
+	while ((k = read(j->fd, chunk, sizeof(chunk))) > 0) {
+		for (ssize_t i = 0; i < k; i++) {
+			pos++;
+			if (chunk[i] != '\n') {
+				/* a line longer than any record is garbage: keep its start only */
+				if (line.len < 65536 && gd__bytes_append(&line, &chunk[i], 1)) {
+					rc = GD_ENOMEM;
+					goto out;
+				}
+				continue;
+			}
+			gd__jrec r;
+			if (gd__journal_parse_line((const char *)line.p, line.len, &r)) {
+				if (j->nidx == cap) {
+					size_t ncap = cap ? cap * 2 : 1024;
+					gd__jrec *n = realloc(j->idx, ncap * sizeof(*n));
+					if (!n) {
+						rc = GD_ENOMEM;
+						goto out;
+					}
+					j->idx = n;
+					cap = ncap;
+				}
+				j->idx[j->nidx++] = r;
+				good_end = pos;
+			} else if (line.len) {
+				bad++;
+			}
+			line.len = 0;
+		}
+	}
+	if (k < 0) {
+		snprintf(err, errlen, "cannot read journal %s: %s", j->path, strerror(errno));
+		rc = GD_EJOURNAL;
+		goto out;
+	}
+	if (bad)
+		gd__log(0, "journal %s: %zu damaged record(s) ignored (those tasks run again)",
+		        j->path, bad);
+	/* a torn last line (no newline, or garbage after the last good record)
+	 * is cut off, so that new records start on a line of their own */
+	if (pos != good_end) {
+		if (ftruncate(j->fd, good_end) < 0) {
+			snprintf(err, errlen, "cannot cut the torn end of journal %s: %s", j->path,
+			         strerror(errno));
+			rc = GD_EJOURNAL;
+			goto out;
+		}
+		gd__log(0, "journal %s: torn last record (%lld bytes) ignored", j->path,
+		        (long long)(pos - good_end));
+	}
+	/* the last record of an id wins: sort by (id, position in the file) */
+	tagged *t = malloc((j->nidx ? j->nidx : 1) * sizeof(*t));
+	size_t m = 0;
+
+	if (!t) {
+		rc = GD_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < j->nidx; i++)
+		t[i] = (tagged){j->idx[i], i};
+	qsort(t, j->nidx, sizeof(*t), cmp_tagged);
+	for (size_t i = 0; i < j->nidx; i++) {
+		if (m && j->idx[m - 1].id == t[i].r.id)
+			m--; /* a later record of the same id */
+		j->idx[m++] = t[i].r;
+	}
+	j->nidx = m;
+	free(t);
+out:
+	gd__bytes_free(&line);
+	return rc;
+}
+
+/* ------------------------------------------------------------ writing */
+
+int gd__journal_open(const char *path, int resume, int force, gd__journal **out, char *err,
+                     size_t errlen)
+{
+	gd__journal *j = calloc(1, sizeof(*j));
+	struct stat sb;
+	int rc;
+
+	*out = NULL;
+	if (!j)
+		return GD_ENOMEM;
+	gd__strlcpy(j->path, path, sizeof(j->path));
+	j->resume = resume;
+	j->force = force;
+	j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (j->fd < 0) {
+		snprintf(err, errlen, "cannot open journal %s: %s", path, strerror(errno));
+		rc = GD_EJOURNAL;
+		goto out_free;
+	}
+	if (fstat(j->fd, &sb) == 0 && sb.st_size > 0 && !resume) {
+		snprintf(err, errlen,
+		         "journal %s already holds records: resume from it, or remove it to start "
+		         "over",
+		         path);
+		rc = GD_EJOURNAL;
+		goto out_close;
+	}
+	if (resume && (rc = load(j, err, errlen)))
+		goto out_close;
+	if (lseek(j->fd, 0, SEEK_END) < 0) {
+		snprintf(err, errlen, "cannot seek journal %s: %s", path, strerror(errno));
+		rc = GD_EJOURNAL;
+		goto out_close;
+	}
+	j->last_sync = gd_now();
+	*out = j;
+	return 0;
+out_close:
+	close(j->fd);
+out_free:
+	free(j->idx);
+	free(j);
+	return rc;
+}
+
+uint64_t gd__journal_loaded(const gd__journal *j)
+{
+	return j ? j->nidx : 0;
+}
+
+int gd__journal_check(gd__journal *j, uint64_t id, const void *data, size_t len, char *err,
+                      size_t errlen)
+{
+	const gd__jrec *r;
+
+	if (!j->resume || !j->nidx)
+		return 0;
+	/* ids come in ascending order: advance the cursor */
+	if (j->cursor > 0 && j->cursor <= j->nidx && j->idx[j->cursor - 1].id > id)
+		j->cursor = 0;
+	while (j->cursor < j->nidx && j->idx[j->cursor].id < id)
+		j->cursor++;
+	if (j->cursor == j->nidx || j->idx[j->cursor].id != id)
+		return 0;
+	r = &j->idx[j->cursor];
+	if (r->digest != gd__fnv1a(data, len)) {
+		if (j->force)
+			return 0;
+		snprintf(err, errlen,
+		         "task %llu differs from the one journaled in %s (did the task list "
+		         "change?); force to run it again",
+		         (unsigned long long)id, j->path);
+		return GD_EDIGEST;
+	}
+	if (r->status == GD_JS_OK)
+		return 1;
+	return j->resume == GD_RESUME_SKIP_FAILED;
+}
+
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int gd__journal_add(gd__journal *j, const gd_event *ev, int status, const gd_worker_stats *row,
+                    size_t (*extra)(void *, const gd_event *, char *, size_t), void *extra_user)
+{
+	gd__bytes *b = &j->buf;
+	size_t start = b->len, msg_len;
+	double end = wall_now();
+	char tmp[512];
+	int rc = 0, n;
+
+	n = snprintf(tmp, sizeof(tmp),
+	             "{\"id\":%" PRIu64 ",\"status\":\"%s\",\"digest\":\"%016" PRIx64
+	             "\",\"attempt\":%u,\"worker\":%d,\"host\":",
+	             ev->task_id, status_name(status), gd__fnv1a(ev->task_data, ev->task_len),
+	             ev->attempt, ev->worker_id);
+	rc |= gd__bytes_append(b, tmp, (size_t)n);
+	rc |= gd__json_str(b, row->host, strlen(row->host));
+	n = snprintf(tmp, sizeof(tmp),
+	             ",\"gpu\":%d,\"bus_id\":\"%s\",\"start\":%.6f,\"end\":%.6f,\"duration\":%.6f,"
+	             "\"error\":",
+	             row->gpu.index, row->gpu.bus_id, end - ev->elapsed_s, end, ev->elapsed_s);
+	rc |= gd__bytes_append(b, tmp, (size_t)n);
+	/* the first line of the message */
+	msg_len = strcspn(ev->message, "\n");
+	rc |= gd__json_str(b, ev->message, msg_len);
+	if (extra) {
+		char x[1024];
+		size_t xl = extra(extra_user, ev, x, sizeof(x));
+
+		if (xl && xl < sizeof(x)) {
+			rc |= gd__bytes_append(b, ",", 1);
+			rc |= gd__bytes_append(b, x, xl);
+		}
+	}
+	if (rc) {
+		b->len = start;
+		return GD_ENOMEM;
+	}
+	n = snprintf(tmp, sizeof(tmp), ",\"sum\":\"%016" PRIx64 "\"}\n",
+	             gd__fnv1a(b->p + start, b->len - start));
+	if (gd__bytes_append(b, tmp, (size_t)n)) {
+		b->len = start;
+		return GD_ENOMEM;
+	}
+	if (b->len >= FLUSH_BYTES)
+		return gd__journal_flush(j, 0);
+	return 0;
+}
+
+int gd__journal_flush(gd__journal *j, int force)
+{
+	double now;
+	size_t off = 0;
+
+	if (!j)
+		return 0;
+	if (!j->buf.len && !force)
+		return 0;
+	now = gd_now();
+	if (!force && j->buf.len < FLUSH_BYTES && now - j->last_sync < 1.0)
+		return 0;
+	while (off < j->buf.len) {
+		ssize_t k = write(j->fd, j->buf.p + off, j->buf.len - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (!j->err)
+				gd__log(0, "cannot write journal %s: %s", j->path, strerror(errno));
+			j->err = GD_EJOURNAL;
+			break;
+		}
+		off += (size_t)k;
+	}
+	/* keep what could not be written, to try again */
+	memmove(j->buf.p, j->buf.p + off, j->buf.len - off);
+	j->buf.len -= off;
+	if (fdatasync(j->fd) < 0 && errno != EINVAL && !j->err) {
+		gd__log(0, "cannot sync journal %s: %s", j->path, strerror(errno));
+		j->err = GD_EJOURNAL;
+	}
+	j->last_sync = now;
+	return j->err;
+}
+
+int gd__journal_close(gd__journal *j)
+{
+	int rc;
+
+	if (!j)
+		return 0;
+	rc = gd__journal_flush(j, 1);
+	if (fsync(j->fd) < 0 && errno != EINVAL)
+		rc = GD_EJOURNAL;
+	if (close(j->fd) < 0)
+		rc = GD_EJOURNAL;
+	gd__bytes_free(&j->buf);
+	free(j->idx);
+	free(j);
+	return rc;
+}

@@ -1,0 +1,216 @@
+/* Unit tests: the journal (records, torn tails, resume decisions, JSON). */
+#define _GNU_SOURCE
+#include "journal.h"
+
+#include <CUnit/Basic.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char path[256];
+
+static void fresh_path(void)
+{
+	snprintf(path, sizeof(path), "/tmp/gd-journal-test-%d.jsonl", (int)getpid());
+	unlink(path);
+}
+
+static gd_worker_stats row(void)
+{
+	gd_worker_stats r;
+
+	memset(&r, 0, sizeof(r));
+	strcpy(r.host, "node\"1");
+	r.gpu.index = 2;
+	strcpy(r.gpu.bus_id, "0000:07:00.0");
+	return r;
+}
+
+static void add(gd__journal *j, uint64_t id, const char *task, int status, const char *msg)
+{
+	gd_worker_stats r = row();
+	gd_event ev = {.worker_id = 1,
+	               .task_id = id,
+	               .attempt = 1,
+	               .message = msg,
+	               .task_data = task,
+	               .task_len = strlen(task),
+	               .elapsed_s = 0.5};
+
+	CU_ASSERT_EQUAL(gd__journal_add(j, &ev, status, &r, NULL, NULL), 0);
+}
+
+static char *slurp(size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = calloc(1, 1 << 16);
+
+	*len = fread(buf, 1, (1 << 16) - 1, f);
+	fclose(f);
+	return buf;
+}
+
+static void test_write_and_resume(void)
+{
+	gd__journal *j;
+	char err[256];
+
+	fresh_path();
+	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), 0);
+	add(j, 0, "task zero", GD_JS_OK, "");
+	add(j, 1, "task one", GD_JS_ERROR, "exit status 3\nsecond line");
+	add(j, 2, "task two", GD_JS_TIMEOUT, "timed out after 1 s");
+	add(j, 3, "task three", GD_JS_ERROR, "flaky");
+	add(j, 3, "task three", GD_JS_OK, ""); /* a later run: last record wins */
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+
+	size_t len;
+	char *text = slurp(&len);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"error\":\"exit status 3\"")); /* first line only */
+	CU_ASSERT_PTR_NULL(strstr(text, "second line"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"host\":\"node\\\"1\"")); /* escaped */
+	free(text);
+
+	/* a fresh run refuses a journal with records */
+	CU_ASSERT_EQUAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), GD_EJOURNAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "already holds records"));
+
+	CU_ASSERT_EQUAL_FATAL(
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_loaded(j), 4);
+	CU_ASSERT_EQUAL(gd__journal_check(j, 0, "task zero", 9, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(gd__journal_check(j, 1, "task one", 8, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_check(j, 2, "task two", 8, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_check(j, 3, "task three", 10, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(gd__journal_check(j, 4, "new", 3, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+
+	CU_ASSERT_EQUAL_FATAL(
+	        gd__journal_open(path, GD_RESUME_SKIP_FAILED, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_check(j, 1, "task one", 8, err, sizeof(err)), 1);
+	/* the task list changed under the journal */
+	CU_ASSERT_EQUAL(gd__journal_check(j, 2, "task 2!!", 8, err, sizeof(err)), GD_EDIGEST);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "task 2 differs"));
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+
+	CU_ASSERT_EQUAL_FATAL(
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 1, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_check(j, 0, "changed", 7, err, sizeof(err)), 0); /* forced */
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+	unlink(path);
+}
+
+static void test_torn_tail(void)
+{
+	gd__journal *j;
+	char err[256];
+	size_t len, len2;
+
+	fresh_path();
+	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), 0);
+	for (int i = 0; i < 10; i++)
+		add(j, (uint64_t)i, "t", GD_JS_OK, "");
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+	char *text = slurp(&len);
+	/* cut the last record in half (kill -9 in the middle of a write) */
+	CU_ASSERT_EQUAL(truncate(path, (off_t)(len - 20)), 0);
+	CU_ASSERT_EQUAL_FATAL(
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_loaded(j), 9);
+	CU_ASSERT_EQUAL(gd__journal_check(j, 9, "t", 1, err, sizeof(err)), 0); /* runs again */
+	add(j, 9, "t", GD_JS_OK, "");
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+	/* the torn piece was cut off: the file is whole lines again */
+	char *again = slurp(&len2);
+	const char *last = strstr(text, "{\"id\":9,");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(last);
+	size_t keep = (size_t)(last - text);
+	CU_ASSERT_EQUAL(memcmp(text, again, keep), 0); /* the 9 whole records are untouched */
+	CU_ASSERT_EQUAL(strncmp(again + keep, "{\"id\":9,", 7), 0); /* record 9 on its own line */
+	CU_ASSERT_EQUAL(again[len2 - 1], '\n');
+	free(text);
+	free(again);
+	CU_ASSERT_EQUAL_FATAL(
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_loaded(j), 10);
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+
+	/* zeros after the last record (a file system's torn block) */
+	int fd = open(path, O_WRONLY | O_APPEND);
+	char zeros[100] = {0};
+	CU_ASSERT_EQUAL(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+	close(fd);
+	CU_ASSERT_EQUAL_FATAL(
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_loaded(j), 10);
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+	unlink(path);
+}
+
+static void test_parse_rejects_damage(void)
+{
+	gd__journal *j;
+	char err[256];
+	size_t len;
+	gd__jrec r;
+
+	fresh_path();
+	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), 0);
+	add(j, 12345, "payload", GD_JS_OK, "");
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+	char *line = slurp(&len);
+	CU_ASSERT_EQUAL_FATAL(line[len - 1], '\n');
+	len--;
+	CU_ASSERT_EQUAL(gd__journal_parse_line(line, len, &r), 1);
+	CU_ASSERT_EQUAL(r.id, 12345);
+	CU_ASSERT_EQUAL(r.status, GD_JS_OK);
+	CU_ASSERT_EQUAL(r.digest, gd__fnv1a("payload", 7));
+	/* any single changed byte, and any prefix, is refused */
+	for (size_t i = 0; i < len; i++) {
+		char saved = line[i];
+		line[i] = (char)(saved ^ 0x01);
+		CU_ASSERT_EQUAL(gd__journal_parse_line(line, len, &r), 0);
+		line[i] = saved;
+		CU_ASSERT_EQUAL(gd__journal_parse_line(line, i, &r), 0);
+	}
+	free(line);
+	unlink(path);
+}
+
+static void test_json_strings(void)
+{
+	gd__bytes b = {0};
+	const char odd[] = "a\"b\\c\n\x01\xff\xc3\xa9\xe2\x82"; /* quote, escapes, bad UTF-8, é */
+
+	CU_ASSERT_EQUAL(gd__json_str(&b, odd, sizeof(odd) - 1), 0);
+	CU_ASSERT_EQUAL(b.len,
+	                strlen("\"a\\\"b\\\\c\\u000a\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\""));
+	CU_ASSERT_EQUAL(
+	        memcmp(b.p, "\"a\\\"b\\\\c\\u000a\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\"", b.len),
+	        0);
+	b.len = 0;
+	CU_ASSERT_EQUAL(gd__json_str(&b, "nul\0byte", 8), 0);
+	CU_ASSERT_EQUAL(memcmp(b.p, "\"nul\\u0000byte\"", b.len), 0);
+	gd__bytes_free(&b);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("journal", NULL, NULL);
+	CU_add_test(s, "write and resume", test_write_and_resume);
+	CU_add_test(s, "torn tail", test_torn_tail);
+	CU_add_test(s, "damaged lines", test_parse_rejects_damage);
+	CU_add_test(s, "JSON strings", test_json_strings);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+}
