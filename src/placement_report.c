@@ -1,0 +1,321 @@
+/*
+ * gd_placement_report(): show where every worker rank would run.
+ *
+ * Collective over comm.  Rank 0's cfg decides (its placement fields are
+ * broadcast, as gd_run() sends cfg to the workers); every worker rank
+ * computes its own placement on its own node, and rank 0 gathers the rows
+ * and prints a table or a JSON array.  Errors (e.g. more workers than GPUs
+ * on a node) are printed naming the worker and host, and every rank returns
+ * the same code, so no rank is left waiting.
+ */
+#include "placement.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* cfg.gpu_ids longer than this is an argument error (no node has that many GPUs). */
+#define GD__MAX_GPU_IDS 1024
+
+/* One worker's row, sent to rank 0 as bytes (same binary on every rank). */
+typedef struct gd__place_row {
+	int rank;
+	int rc;
+	int local_index;
+	int local_workers;
+	char host[64];
+	char err[256];
+	gd__placement p;
+} gd__place_row;
+
+/* What rank 0 tells everyone before placement starts. */
+typedef struct gd__place_hdr {
+	int ok;        /* 0: bad arguments or out of memory on rank 0 */
+	int placement; /* cfg.placement */
+	unsigned wpg;  /* cfg.workers_per_gpu */
+	int n_ids;     /* cfg.n_gpu_ids */
+} gd__place_hdr;
+
+/* A JSON string literal (with quotes), or null for NULL. */
+static void gd__json_str(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		switch (*c) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (*c < 0x20)
+				fprintf(f, "\\u%04x", *c);
+			else
+				fputc(*c, f);
+		}
+	}
+	fputc('"', f);
+}
+
+/* Join two warnings into dst with "; ". */
+static void gd__join(char *dst, size_t len, const char *a, const char *b)
+{
+	if (a[0] && b[0])
+		snprintf(dst, len, "%s; %s", a, b);
+	else
+		snprintf(dst, len, "%s", a[0] ? a : b);
+}
+
+/*
+ * Workers sharing a GPU beyond what was asked: more than wpg rows with the
+ * same host and bus id.  Writes a warning for row i into buf ("" if none).
+ */
+static void gd__share_warning(const gd__place_row *rows, int n, int i, unsigned wpg, char *buf,
+                              size_t len)
+{
+	const gd__place_row *r = &rows[i];
+	int cnt = 0, used = 0;
+
+	buf[0] = '\0';
+	if (r->rc || r->p.gpu.index < 0 || !r->p.gpu.bus_id[0])
+		return;
+	for (int j = 1; j < n; j++)
+		cnt += !rows[j].rc && rows[j].p.gpu.index >= 0 && !strcmp(rows[j].host, r->host) &&
+		       !strcmp(rows[j].p.gpu.bus_id, r->p.gpu.bus_id);
+	if (cnt <= (int)(wpg ? wpg : 1))
+		return;
+	used = snprintf(buf, len, "GPU %d (%s) on %s is shared by %d workers (workers",
+	                r->p.gpu.index, r->p.gpu.bus_id, r->host, cnt);
+	for (int j = 1; j < n && used > 0 && (size_t)used < len; j++)
+		if (!rows[j].rc && !strcmp(rows[j].host, r->host) &&
+		    !strcmp(rows[j].p.gpu.bus_id, r->p.gpu.bus_id))
+			used += snprintf(buf + used, len - (size_t)used, " %d", rows[j].rank - 1);
+	if (used > 0 && (size_t)used < len)
+		snprintf(buf + used, len - (size_t)used, ") but workers_per_gpu is %u",
+		         wpg ? wpg : 1);
+}
+
+/* Was this note already printed for an earlier row? (once per host) */
+static int gd__note_seen(const gd__place_row *rows, int i)
+{
+	for (int j = 1; j < i; j++)
+		if (!strcmp(rows[j].p.note, rows[i].p.note))
+			return 1;
+	return 0;
+}
+
+static void gd__print_json(FILE *f, const gd__place_row *rows, int n, unsigned wpg)
+{
+	char share[256], warn[600];
+
+	fputs("[\n", f);
+	for (int i = 1; i < n; i++) {
+		const gd__place_row *r = &rows[i];
+		const gd_gpu *g = &r->p.gpu;
+		int has_gpu = !r->rc && g->index >= 0;
+
+		gd__share_warning(rows, n, i, wpg, share, sizeof(share));
+		gd__join(warn, sizeof(warn), r->p.warning, share);
+		fprintf(f, "  {\"worker\": %d, \"host\": ", r->rank - 1);
+		gd__json_str(f, r->host);
+		fprintf(f, ", \"rank\": %d, \"local_index\": %d, ", r->rank, r->local_index);
+		if (has_gpu)
+			fprintf(f, "\"gpu_index\": %d, ", g->index);
+		else
+			fputs("\"gpu_index\": null, ", f);
+		fputs("\"bus_id\": ", f);
+		gd__json_str(f, has_gpu ? g->bus_id : NULL);
+		if (!r->rc && g->numa_node >= 0)
+			fprintf(f, ", \"numa_node\": %d", g->numa_node);
+		else
+			fputs(", \"numa_node\": null", f);
+		fputs(", \"cpuset\": ", f);
+		gd__json_str(f, r->rc ? NULL : g->cpuset);
+		fputs(", \"vendor\": ", f);
+		gd__json_str(f, has_gpu ? g->vendor : NULL);
+		fputs(", \"model\": ", f);
+		gd__json_str(f, has_gpu && g->model[0] ? g->model : NULL);
+		fputs(", \"uuid\": ", f);
+		gd__json_str(f, has_gpu && g->uuid[0] ? g->uuid : NULL);
+		fprintf(f, ", \"cpu_worker\": %s, \"env\": {", r->p.cpu_worker ? "true" : "false");
+		for (int k = 0; !r->rc && k < r->p.n_env && k < GD__PLACE_MAX_ENV; k++) {
+			fputs(k ? ", " : "", f);
+			gd__json_str(f, r->p.env_name[k]);
+			fputs(": ", f);
+			gd__json_str(f, r->p.env_value[k]);
+		}
+		fputs("}, \"warning\": ", f);
+		gd__json_str(f, warn[0] ? warn : NULL);
+		fputs(", \"note\": ", f);
+		gd__json_str(f, r->p.note[0] ? r->p.note : NULL);
+		fputs(", \"error\": ", f);
+		gd__json_str(f, r->rc ? r->err : NULL);
+		fprintf(f, "}%s\n", i + 1 < n ? "," : "");
+	}
+	fputs("]\n", f);
+}
+
+static void gd__print_text(FILE *f, const gd__place_row *rows, int n, unsigned wpg)
+{
+	int hw = 4, cw = 6;
+	char share[256];
+
+	for (int i = 1; i < n; i++) {
+		int l = (int)strlen(rows[i].host), c = (int)strlen(rows[i].p.gpu.cpuset);
+
+		hw = l > hw ? l : hw;
+		cw = c > cw ? c : cw;
+	}
+	fprintf(f, "%6s  %-*s  %5s  %4s  %-12s  %4s  %-*s  %s\n", "worker", hw, "host", "rank",
+	        "gpu", "bus id", "numa", cw, "cpuset", "model");
+	for (int i = 1; i < n; i++) {
+		const gd__place_row *r = &rows[i];
+		const gd_gpu *g = &r->p.gpu;
+		char gpu[16] = "-", numa[16] = "-";
+
+		if (r->rc) {
+			fprintf(f, "%6d  %-*s  %5d  ERROR: %s\n", r->rank - 1, hw, r->host, r->rank,
+			        r->err);
+			continue;
+		}
+		if (g->index >= 0)
+			snprintf(gpu, sizeof(gpu), "%d", g->index);
+		if (g->numa_node >= 0)
+			snprintf(numa, sizeof(numa), "%d", g->numa_node);
+		fprintf(f, "%6d  %-*s  %5d  %4s  %-12s  %4s  %-*s  %s\n", r->rank - 1, hw, r->host,
+		        r->rank, gpu, g->index >= 0 ? g->bus_id : "-", numa, cw,
+		        g->cpuset[0] ? g->cpuset : "-",
+		        g->index >= 0 ? (g->model[0] ? g->model : "?") : "(CPU worker)");
+	}
+	for (int i = 1; i < n; i++) {
+		const gd__place_row *r = &rows[i];
+
+		if (r->p.note[0] && !gd__note_seen(rows, i))
+			fprintf(f, "note: %s\n", r->p.note);
+		if (!r->rc && r->p.warning[0])
+			fprintf(f, "warning: worker %d (rank %d) on %s: %s\n", r->rank - 1, r->rank,
+			        r->host, r->p.warning);
+		gd__share_warning(rows, n, i, wpg, share, sizeof(share));
+		if (share[0])
+			fprintf(f, "warning: worker %d (rank %d): %s\n", r->rank - 1, r->rank,
+			        share);
+	}
+}
+
+int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, void *out_file)
+{
+	FILE *out = out_file ? (FILE *)out_file : stdout;
+	gd__place_hdr hdr = {0};
+	gd__place_row row, *rows = NULL;
+	int ids[GD__MAX_GPU_IDS], rank, size, rc = 0, first_bad = -1, nbad = 0;
+
+	if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+		return GD_EMPI;
+	if (size < 2)
+		return GD_ENOWORKER;
+
+	if (rank == 0) {
+		gd_config def = GD_CONFIG_DEFAULT;
+		const gd_config *c = cfg ? cfg : &def;
+
+		hdr.ok = !(c->n_gpu_ids && !c->gpu_ids) && c->n_gpu_ids <= GD__MAX_GPU_IDS;
+		hdr.placement = c->placement;
+		hdr.wpg = c->workers_per_gpu ? c->workers_per_gpu : 1;
+		hdr.n_ids = hdr.ok ? (int)c->n_gpu_ids : 0;
+		rows = calloc((size_t)size, sizeof(*rows));
+		if (!rows)
+			hdr.ok = -1;
+	}
+	if (MPI_Bcast(&hdr, sizeof(hdr), MPI_BYTE, 0, comm) != MPI_SUCCESS) {
+		free(rows);
+		return GD_EMPI;
+	}
+	if (hdr.ok != 1) {
+		free(rows);
+		return hdr.ok ? GD_ENOMEM : GD_EINVAL;
+	}
+	if (hdr.n_ids) {
+		if (rank == 0)
+			memcpy(ids, cfg->gpu_ids, (size_t)hdr.n_ids * sizeof(*ids));
+		if (MPI_Bcast(ids, hdr.n_ids, MPI_INT, 0, comm) != MPI_SUCCESS) {
+			free(rows);
+			return GD_EMPI;
+		}
+	}
+
+	memset(&row, 0, sizeof(row));
+	row.rank = rank;
+	if (gethostname(row.host, sizeof(row.host)) != 0)
+		snprintf(row.host, sizeof(row.host), "?");
+	row.host[sizeof(row.host) - 1] = '\0';
+	rc = gd__place_local_index(comm, &row.local_index, &row.local_workers);
+	if (rc) {
+		row.rc = rc;
+		snprintf(row.err, sizeof(row.err),
+		         "host %s: cannot find the node-local worker index", row.host);
+	} else if (rank != 0 && hdr.placement) {
+		gd__place_req req = {.local_index = row.local_index,
+		                     .local_workers = row.local_workers,
+		                     .gpu_ids = hdr.n_ids ? ids : NULL,
+		                     .n_gpu_ids = (size_t)hdr.n_ids,
+		                     .workers_per_gpu = hdr.wpg};
+
+		row.rc = gd__place_compute(&req, &row.p, row.err, sizeof(row.err));
+	} else if (rank != 0) {
+		row.p.gpu.index = -1;
+		row.p.gpu.numa_node = -1;
+		snprintf(row.p.note, sizeof(row.p.note),
+		         "placement disabled (cfg.placement = 0): workers are not bound and see "
+		         "every GPU");
+	}
+	if (MPI_Gather(&row, sizeof(row), MPI_BYTE, rows, sizeof(row), MPI_BYTE, 0, comm) !=
+	    MPI_SUCCESS) {
+		free(rows);
+		return GD_EMPI;
+	}
+	if (rank == 0) {
+		rc = 0;
+		for (int i = 1; i < size; i++) {
+			if (!rows[i].rc)
+				continue;
+			nbad++;
+			if (first_bad < 0) {
+				first_bad = i;
+				rc = rows[i].rc == GD_EMPI || rows[i].rc == GD_ENOMEM
+				             ? rows[i].rc
+				             : GD_EPLACEMENT;
+			}
+		}
+		if (json)
+			gd__print_json(out, rows, size, hdr.wpg);
+		else
+			gd__print_text(out, rows, size, hdr.wpg);
+		fflush(out);
+		for (int i = 1; i < size; i++)
+			if (rows[i].rc)
+				fprintf(stderr,
+				        "gpudispatch: placement error: worker %d (rank %d): %s\n",
+				        i - 1, i, rows[i].err);
+		if (nbad)
+			fprintf(stderr, "gpudispatch: placement failed for %d of %d workers\n",
+			        nbad, size - 1);
+		fflush(stderr);
+	}
+	free(rows);
+	/* The same answer on every rank. */
+	if (MPI_Bcast(&rc, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
+		return GD_EMPI;
+	return rc;
+}
