@@ -1,0 +1,254 @@
+/*
+ * The dashboard's model: see ui_model.h.
+ *
+ * Cost on the dispatcher's thread is what matters (the benchmark holds it to
+ * a few percent): an event copies the totals and the one worker row it is
+ * about, under an uncontended mutex.  The UI thread sets want_full at each
+ * refresh so that the next event copies every row once, which keeps rows that
+ * change without an event of their own (none today, but cheap insurance)
+ * fresh at the refresh rate.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ui_model.h"
+
+void gd__ui_rate_init(gd__ui_rate *r, double window_s)
+{
+	memset(r, 0, sizeof(*r));
+	r->head = -1;
+	r->window_s = window_s > 0 ? window_s : GD__UI_RATE_WINDOW_S;
+}
+
+void gd__ui_rate_add(gd__ui_rate *r, double t, uint64_t done)
+{
+	r->head = (r->head + 1) % GD__UI_RATE_SAMPLES;
+	r->t[r->head] = t;
+	r->done[r->head] = done;
+	if (r->n < GD__UI_RATE_SAMPLES)
+		r->n++;
+}
+
+double gd__ui_rate_get(const gd__ui_rate *r)
+{
+	if (r->n < 2)
+		return -1;
+	int newest = r->head;
+	double t1 = r->t[newest];
+	/* Walk back to the oldest sample still inside the window. */
+	int oldest = newest;
+	for (int k = 1; k < r->n; k++) {
+		int i = (newest - k + GD__UI_RATE_SAMPLES) % GD__UI_RATE_SAMPLES;
+		if (t1 - r->t[i] > r->window_s)
+			break;
+		oldest = i;
+	}
+	double dt = t1 - r->t[oldest];
+	if (oldest == newest || dt <= 0)
+		return -1;
+	uint64_t d0 = r->done[oldest], d1 = r->done[newest];
+	return d1 >= d0 ? (double)(d1 - d0) / dt : 0;
+}
+
+void gd__ui_snap_free(gd__ui_snap *s)
+{
+	free(s->st.workers);
+	s->st.workers = NULL;
+	s->st.n_workers = 0;
+	s->cap = 0;
+}
+
+/* Make room for n rows (new rows zeroed). \return 0 or GD_ENOMEM. */
+static int snap_reserve(gd__ui_snap *s, int n)
+{
+	if (n <= s->cap)
+		return 0;
+	gd_worker_stats *w = realloc(s->st.workers, (size_t)n * sizeof(*w));
+	if (!w)
+		return GD_ENOMEM;
+	memset(w + s->cap, 0, (size_t)(n - s->cap) * sizeof(*w));
+	s->st.workers = w;
+	s->cap = n;
+	return 0;
+}
+
+/* Copy the totals of src into dst, keeping dst's rows. */
+static void copy_totals(gd_stats *dst, const gd_stats *src)
+{
+	gd_worker_stats *rows = dst->workers;
+	int n = dst->n_workers;
+	*dst = *src;
+	dst->workers = rows;
+	dst->n_workers = n;
+}
+
+int gd__ui_snap_copy(gd__ui_snap *dst, const gd__ui_snap *src)
+{
+	if (snap_reserve(dst, src->st.n_workers))
+		return GD_ENOMEM;
+	gd_worker_stats *rows = dst->st.workers;
+	int cap = dst->cap;
+	*dst = *src;
+	dst->st.workers = rows;
+	dst->cap = cap;
+	if (src->st.n_workers > 0)
+		memcpy(rows, src->st.workers, (size_t)src->st.n_workers * sizeof(*rows));
+	return 0;
+}
+
+uint64_t gd__ui_done(const gd_stats *st)
+{
+	return st->completed + st->failed + st->timed_out;
+}
+
+double gd__ui_elapsed(const gd__ui_snap *s)
+{
+	if (s->ended && s->st.elapsed_s > 0)
+		return s->st.elapsed_s;
+	double e = s->now - s->st.start_time;
+	return e > 0 ? e : 0;
+}
+
+double gd__ui_eta(const gd__ui_snap *s)
+{
+	uint64_t total = s->st.total_hint, done = gd__ui_done(&s->st);
+	if (!total || s->ended)
+		return -1;
+	if (done >= total)
+		return 0;
+	if (s->rate <= 0)
+		return -1;
+	return (double)(total - done) / s->rate;
+}
+
+char *gd__ui_fmt_duration(char *buf, size_t n, double s)
+{
+	if (s < 0 || s > 1e9) {
+		snprintf(buf, n, "--:--");
+		return buf;
+	}
+	unsigned long t = (unsigned long)(s + 0.5);
+	if (t >= 3600)
+		snprintf(buf, n, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(buf, n, "%02lu:%02lu", t / 60, t % 60);
+	return buf;
+}
+
+int gd__ui_model_init(gd__ui_model *m, const gd_config *cfg, double now)
+{
+	memset(m, 0, sizeof(*m));
+	if (pthread_mutex_init(&m->lock, NULL))
+		return GD_ESYS;
+	m->cur.st.start_time = now;
+	m->cur.st.total_hint = cfg ? cfg->total_hint : 0;
+	m->cur.timeout_s = cfg ? cfg->task_timeout : 0;
+	m->cur.rate = -1;
+	m->want_full = 1;
+	gd__ui_rate_init(&m->rate, GD__UI_RATE_WINDOW_S);
+	return 0;
+}
+
+void gd__ui_model_destroy(gd__ui_model *m)
+{
+	gd__ui_snap_free(&m->cur);
+	pthread_mutex_destroy(&m->lock);
+}
+
+/*
+ * The fields of a worker row that tasks change (state .. busy_s, contiguous
+ * in gd_worker_stats): what a task event copies.  Events that can change the
+ * rest (host, GPU, message) copy the whole row.
+ */
+#define HOT_BEGIN offsetof(gd_worker_stats, state)
+#define HOT_END   offsetof(gd_worker_stats, message)
+_Static_assert(offsetof(gd_worker_stats, busy_s) < HOT_END &&
+                       offsetof(gd_worker_stats, completed) > HOT_BEGIN &&
+                       offsetof(gd_worker_stats, current_since) > HOT_BEGIN,
+               "the hot fields of gd_worker_stats moved");
+
+/*
+ * Take st into the model: totals, and every row (full), or row `one` (whole
+ * when whole_row, else its hot fields).
+ */
+static void take_stats(gd__ui_model *m, const gd_stats *st, int full, int one, int whole_row)
+{
+	gd__ui_snap *c = &m->cur;
+	int n = st->n_workers;
+	if (n < 0 || !st->workers)
+		n = 0;
+	if (n != c->st.n_workers) {
+		/* Out of memory: keep the rows we have; the totals still move. */
+		if (snap_reserve(c, n) == 0)
+			c->st.n_workers = n;
+		full = 1;
+	}
+	copy_totals(&c->st, st);
+	c->have_stats = 1;
+	n = c->st.n_workers;
+	if (full) {
+		if (n > 0)
+			memcpy(c->st.workers, st->workers, (size_t)n * sizeof(*c->st.workers));
+	} else if (one >= 0 && one < n && whole_row) {
+		c->st.workers[one] = st->workers[one];
+	} else if (one >= 0 && one < n) {
+		memcpy((char *)&c->st.workers[one] + HOT_BEGIN,
+		       (const char *)&st->workers[one] + HOT_BEGIN, HOT_END - HOT_BEGIN);
+	}
+}
+
+void gd__ui_model_event(gd__ui_model *m, const gd_event *ev)
+{
+	if (!ev || !ev->stats)
+		return;
+	pthread_mutex_lock(&m->lock);
+	/* Task events are the frequent ones: they change only the hot fields. */
+	int whole = ev->type == GD_EV_WORKER || ev->type == GD_EV_SETUP_FAIL ||
+	            ev->type == GD_EV_CLEANUP_FAIL;
+	take_stats(m, ev->stats, m->want_full, ev->worker_id, whole);
+	m->want_full = 0;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void gd__ui_model_exit(gd__ui_model *m, const gd_stats *st, int rc)
+{
+	pthread_mutex_lock(&m->lock);
+	if (st)
+		take_stats(m, st, 1, -1, 1);
+	m->cur.ended = 1;
+	m->cur.rc = rc;
+	pthread_mutex_unlock(&m->lock);
+}
+
+int gd__ui_model_request_stop(gd__ui_model *m, int level)
+{
+	pthread_mutex_lock(&m->lock);
+	if (level > m->cur.stop)
+		__atomic_store_n(&m->cur.stop, level, __ATOMIC_RELAXED);
+	level = m->cur.stop;
+	pthread_mutex_unlock(&m->lock);
+	return level;
+}
+
+/*
+ * Lock-free: the dispatcher polls this often.  Writers store under the lock
+ * with an atomic store, so a relaxed atomic load is enough here.
+ */
+int gd__ui_model_stop_level(gd__ui_model *m)
+{
+	return __atomic_load_n(&m->cur.stop, __ATOMIC_RELAXED);
+}
+
+int gd__ui_model_snapshot(gd__ui_model *m, gd__ui_snap *out, double now)
+{
+	pthread_mutex_lock(&m->lock);
+	m->cur.now = now;
+	gd__ui_rate_add(&m->rate, now, gd__ui_done(&m->cur.st));
+	m->cur.rate = gd__ui_rate_get(&m->rate);
+	int rc = gd__ui_snap_copy(out, &m->cur);
+	m->want_full = 1;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
