@@ -607,12 +607,16 @@ static int on_record(void *ctx, const gd__rec *r)
 		gd__strlcpy(row->host, h.host, sizeof(row->host));
 		row->gpu = h.gpu;
 		d->w[i].hello = 1;
+		if (h.note[0])
+			gd__strlcpy(row->message, h.note, sizeof(row->message));
 		if (h.warning[0]) {
 			gd__strlcpy(row->message, h.warning, sizeof(row->message));
-			if (d->cfg->ui != GD_UI_TUI)
+			if (d->cfg->ui == GD_UI_NONE || d->cfg->ui == GD_UI_TEXT)
 				gd__log(0, "worker %d on %s: %s", i, h.host, h.warning);
 		}
-		if (h.note[0] && !d->cpu_note_shown && d->cfg->ui != GD_UI_TUI) {
+		/* a dashboard shows these itself: writing under it would scribble */
+		if (h.note[0] && !d->cpu_note_shown &&
+		    (d->cfg->ui == GD_UI_NONE || d->cfg->ui == GD_UI_TEXT)) {
 			gd__log(0, "%s", h.note);
 			d->cpu_note_shown = 1;
 		}
@@ -639,6 +643,9 @@ static int on_record(void *ctx, const gd__rec *r)
 	case GD_REC_TIMEOUT:
 		if ((rc = pop_oldest(d, i, r->task_id, &si)))
 			return rc;
+		/* the worker replaced its executor after each of these */
+		if (r->type == GD_REC_TIMEOUT || (r->flags & GD_RF_CRASH))
+			row->restarts++;
 		on_result(d, i, r, si);
 		return 0;
 	case GD_REC_CLEANUP_FAIL: {

@@ -413,7 +413,8 @@ int gd__journal_flush(gd__journal *j, int force)
 		off += (size_t)k;
 	}
 	/* keep what could not be written, to try again */
-	memmove(j->buf.p, j->buf.p + off, j->buf.len - off);
+	if (off && off < j->buf.len)
+		memmove(j->buf.p, j->buf.p + off, j->buf.len - off);
 	j->buf.len -= off;
 	if (fdatasync(j->fd) < 0 && errno != EINVAL && !j->err) {
 		gd__log(0, "cannot sync journal %s: %s", j->path, strerror(errno));

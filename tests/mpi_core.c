@@ -332,6 +332,7 @@ static void sc_faults(seen *s, gd_config *cfg)
 		uint32_t restarts = 0;
 		for (int i = 0; i < st.n_workers; i++)
 			restarts += st.workers[i].restarts;
+		CHECK(restarts == 10); /* 4 timeouts + 6 crashes (segv, abort, exit x 2) */
 		printf("faults: %s / %s / %s\n", s->msg[4], s->msg[8], s->msg[2]);
 	}
 	gd_stats_free(&st);
