@@ -362,23 +362,25 @@ typedef struct gd_config {
 	        *stop_flag; /**< set by the user's signal handler: 1 drain, 2 now */
 	double grace_s;     /**< seconds tasks in flight may finish after a stop (0 = no limit) */
 	/* journal and resume (rank 0) */
-	const char *journal;        /**< append-only journal of finished tasks, NULL = none */
-	int resume;                 /**< GD_RESUME_*: what a journal from an earlier run skips */
-	int resume_force;           /**< run a task that changed since the journal instead of failing */
+	const char *journal; /**< append-only journal of finished tasks, NULL = none */
+	int resume;          /**< GD_RESUME_*: what a journal from an earlier run skips */
+	int resume_force;    /**< run a task that changed since the journal instead of failing */
 	/**
 	 * Extra JSON members for a task's journal record, e.g. `"exit":3`:
 	 * write at most size bytes to buf (no leading comma) and \return the
-	 * length, 0 for none.  Called on rank 0 for each finished task.
+	 * length, 0 for none.  Like snprintf, a return >= size means "too
+	 * small": it is called once more with a buffer of that length + 1.
+	 * Called on rank 0 for each finished task.
 	 */
 	size_t (*journal_extra)(void *user, const gd_event *ev, char *buf, size_t size);
 	void *journal_extra_user;
-	gd_skip_fn skip;            /**< the user's own skip hook (after the journal's) */
+	gd_skip_fn skip; /**< the user's own skip hook (after the journal's) */
 	void *skip_user;
 } gd_config;
 
 /** cfg.resume: 0 = a fresh run (the journal must not exist or be empty). */
 #define GD_RESUME_RETRY_FAILED 1 /**< skip tasks journaled ok; run failed/timed-out ones again */
-#define GD_RESUME_SKIP_FAILED 2  /**< skip every journaled task */
+#define GD_RESUME_SKIP_FAILED  2 /**< skip every journaled task */
 
 /** Fill cfg with the defaults. */
 void gd_config_init(gd_config *cfg);

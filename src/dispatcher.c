@@ -210,7 +210,7 @@ static int generate(disp *d)
 			return -1;
 		}
 		if (rc < 0) {
-			d->gen_err = rc;
+			d->gen_err = GD_EGENERATOR;
 			gd__log(0, "the task generator returned %d after %llu tasks", rc,
 			        (unsigned long long)d->next_id);
 			return -1;
@@ -238,7 +238,10 @@ static int generate(disp *d)
 			rc = d->cfg->skip(d->cfg->skip_user, s->task_id, s->b.p + GD_REC_HDR,
 			                  s->b.len - GD_REC_HDR);
 			if (rc < 0) {
+				/* the hook's own code stands */
 				d->gen_err = rc;
+				gd__log(0, "the skip hook returned %d for task %llu", rc,
+				        (unsigned long long)s->task_id);
 				return -1;
 			}
 			if (rc > 0) {
@@ -896,7 +899,7 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 		d.rc = GD_EJOURNAL;
 	rc = d.rc;
 	if (!rc && d.gen_err)
-		rc = GD_EGENERATOR;
+		rc = d.gen_err; /* GD_EGENERATOR, or the journal's / skip hook's code */
 	if (!rc && d.live == 0 && st->n_setup_failed == d.nw && (!d.gen_done || st->not_done))
 		rc = GD_EALLSETUP;
 	if (!rc && (d.stopping || st->not_done))

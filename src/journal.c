@@ -1,6 +1,7 @@
 /* The journal: see journal.h. */
 #define _GNU_SOURCE
 #include "journal.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@ struct gd__journal {
 	int fd;
 	char path[512];
 	gd__bytes buf;
+	gd__bytes xbuf; /* scratch for journal_extra */
 	double last_sync;
 	int err;
 	/* resume index: last record per id, sorted by id */
@@ -286,6 +288,10 @@ int gd__journal_open(const char *path, int resume, int force, gd__journal **out,
 		rc = GD_EJOURNAL;
 		goto out_close;
 	}
+	if (gd__bytes_reserve(&j->xbuf, 4096)) {
+		rc = GD_ENOMEM;
+		goto out_close;
+	}
 	j->last_sync = gd_now();
 	*out = j;
 	return 0;
@@ -364,12 +370,15 @@ int gd__journal_add(gd__journal *j, const gd_event *ev, int status, const gd_wor
 	msg_len = strcspn(ev->message, "\n");
 	rc |= gd__json_str(b, ev->message, msg_len);
 	if (extra) {
-		char x[1024];
-		size_t xl = extra(extra_user, ev, x, sizeof(x));
+		/* snprintf-like: a length >= size asks for a larger buffer */
+		size_t xl = extra(extra_user, ev, (char *)j->xbuf.p, j->xbuf.cap);
 
-		if (xl && xl < sizeof(x)) {
+		if (xl >= j->xbuf.cap && xl < GD_REC_MAX_PAYLOAD &&
+		    gd__bytes_reserve(&j->xbuf, xl + 1) == 0)
+			xl = extra(extra_user, ev, (char *)j->xbuf.p, j->xbuf.cap);
+		if (xl && xl < j->xbuf.cap) {
 			rc |= gd__bytes_append(b, ",", 1);
-			rc |= gd__bytes_append(b, x, xl);
+			rc |= gd__bytes_append(b, j->xbuf.p, xl);
 		}
 	}
 	if (rc) {
@@ -436,6 +445,7 @@ int gd__journal_close(gd__journal *j)
 	if (close(j->fd) < 0)
 		rc = GD_EJOURNAL;
 	gd__bytes_free(&j->buf);
+	gd__bytes_free(&j->xbuf);
 	free(j->idx);
 	free(j);
 	return rc;

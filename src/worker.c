@@ -800,15 +800,18 @@ out_free:
 
 void gd__backoff(unsigned *idle)
 {
-	/* 0, 0, 0, 1 us, 2, 4 ... capped at 1 ms */
+	/* Yield first: on shared cores that runs whoever has work (an executor,
+	 * another rank) and comes back within microseconds.  Sleep only after
+	 * about 200 idle rounds, from 10 us up to 1 ms: a sleep costs at least
+	 * the timer slack (50 us by default), too much while tasks flow. */
 	unsigned n = (*idle)++;
 	struct timespec ts = {0, 0};
 
-	if (n < 3) {
+	if (n < 200) {
 		sched_yield();
 		return;
 	}
-	n -= 3;
-	ts.tv_nsec = n >= 10 ? 1000000L : 1000L << n;
+	n = (n - 200) / 16;
+	ts.tv_nsec = n >= 7 ? 1000000L : 10000L << n;
 	nanosleep(&ts, NULL);
 }
