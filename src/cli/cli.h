@@ -1,0 +1,192 @@
+/*
+ * The `gpudispatch` command (internal).  The command is a user of the public
+ * API: this header only ties its three files together.
+ *
+ *   tasks.c      the command line, the task-file reader, `{}` substitution,
+ *                JSON escaping: pure code without MPI, unit-tested
+ *   cmdworker.c  the worker class: command mode and persistent-worker mode
+ *                (runs in the executor process on every worker)
+ *   gpudispatch.c  main(): MPI, the generator, the callbacks that write the
+ *                results file, signals, exit status
+ */
+#ifndef GD_CLI_H
+#define GD_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gpudispatch.h"
+
+/* Exit statuses of the command (documented in docs/cli.md). */
+enum {
+	CLI_EXIT_OK = 0,          /* every task succeeded */
+	CLI_EXIT_FAILED = 1,      /* some task failed or timed out */
+	CLI_EXIT_USAGE = 2,       /* bad usage or input: nothing ran */
+	CLI_EXIT_INTERRUPTED = 3, /* stopped by a signal: resumable */
+	CLI_EXIT_ERROR = 4,       /* the run itself failed (setup everywhere, I/O, MPI) */
+};
+
+/* Default for --max-line: longer task lines are a per-task error. */
+#define CLI_DEFAULT_MAX_LINE (1024 * 1024)
+
+/* ------------------------------------------------------------- byte buffer */
+
+/* A growable byte string, always NUL-terminated after len bytes. */
+typedef struct cli_buf {
+	char *p;
+	size_t len, cap;
+} cli_buf;
+
+int cli_buf_add(cli_buf *b, const void *data, size_t n); /* 0 or -1 (ENOMEM) */
+int cli_buf_adds(cli_buf *b, const char *s);
+int cli_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_buf_free(cli_buf *b);
+
+/* ------------------------------------------------------------ command line */
+
+enum cli_cmd {
+	CLI_CMD_RUN = 1,
+	CLI_CMD_PLACEMENT,
+	CLI_CMD_HELP,
+	CLI_CMD_VERSION,
+};
+
+typedef struct cli_opts {
+	enum cli_cmd cmd;
+	const char *tasks;      /* --tasks FILE or "-" */
+	const char *worker_cmd; /* --worker-cmd "PROG ARGS" (persistent mode) */
+	char **argv;            /* the command template (points into argv) */
+	int argc;
+	int shell;           /* --shell */
+	const char *out_dir; /* --output-dir */
+	int quiet;           /* --quiet */
+	const char *results; /* --results */
+	int resume;          /* --resume: skip the tasks recorded "ok" in the results file */
+	int resume_force;    /* --resume-force: run changed tasks instead of stopping */
+	int skip_failed;     /* --skip-failed: with --resume, skip failed tasks too */
+	double timeout;      /* --timeout, 0 = none */
+	double grace;        /* --grace, 0 = no limit */
+	unsigned window;     /* --window */
+	uint64_t seed;       /* --seed */
+	unsigned retries;    /* --retries */
+	gd_ui_mode ui;       /* --ui */
+	double refresh;      /* --refresh */
+	size_t max_line;     /* --max-line */
+	int placement;       /* 0 with --no-placement */
+	int gpu_ids[64];     /* --gpus LIST */
+	size_t n_gpu_ids;
+	unsigned workers_per_gpu; /* --workers-per-gpu */
+	int json;                 /* placement --json */
+	int monochrome;           /* --monochrome */
+} cli_opts;
+
+/*
+ * Parse argv (argv[0] is the program).  \return 0 with *o filled, or -1 with
+ * a message naming what was wrong in err (bad usage: exit status 2).
+ */
+int cli_parse_args(int argc, char **argv, cli_opts *o, char *err, size_t errlen);
+/* The --help text. */
+void cli_usage(FILE *out);
+
+/* ---------------------------------------------------------------- task file */
+
+/*
+ * Task bytes as the generator sends them: one kind byte, then the payload.
+ *   'L' + the line (without its newline and trailing CR): a task to run
+ *   'S'                 a blank or comment line: refused by cfg.skip
+ *   'E' + a message     a line that cannot run (too long): fails on its worker
+ * Every line of the file is one task, so task id == 0-based line index.
+ */
+enum { CLI_TASK_LINE = 'L', CLI_TASK_SKIP = 'S', CLI_TASK_BAD = 'E' };
+
+/* A streaming line reader: flat memory whatever the file's size. */
+typedef struct cli_reader {
+	int fd;
+	int own_fd;
+	char *buf; /* read buffer */
+	size_t pos, end, cap;
+	int eof;
+	size_t max_line;
+	cli_buf line;     /* the current line, up to max_line bytes */
+	uint64_t n_lines; /* lines returned so far */
+} cli_reader;
+
+typedef struct cli_line {
+	const char *data; /* valid until the next call; NUL-terminated */
+	size_t len;       /* without the newline (and a trailing CR) */
+	size_t full_len;  /* the line's real length when too_long */
+	int too_long;     /* longer than max_line: data holds the first max_line bytes */
+	uint64_t index;   /* 0-based line index = task id */
+} cli_line;
+
+/* Open path ("-" = standard input).  \return 0 or -errno. */
+int cli_reader_open(cli_reader *r, const char *path, size_t max_line);
+/* \return 1 with the next line, 0 at the end, -errno on a read error. */
+int cli_reader_next(cli_reader *r, cli_line *l);
+void cli_reader_close(cli_reader *r);
+
+/* \return 1 when the line is blank (only spaces/tabs) or a comment ('#' first). */
+int cli_line_skipped(const char *p, size_t n);
+
+/*
+ * Encode line l as task bytes into out (see CLI_TASK_*).  \return 0 or -1.
+ */
+int cli_task_encode(const cli_line *l, const char *file, cli_buf *out);
+
+/* ------------------------------------------------------------ substitution */
+
+/*
+ * Replacement strings in the command template (argv words or --shell):
+ *   {}   the line              {.}  the line without its extension
+ *   {/}  its basename          {//} its dirname        {/.} basename without extension
+ *   {#}  the task id           {%}  the worker id
+ * With none of the line strings ({} {.} {/} {//} {/.}) the line is appended
+ * as one more argument.  \return 1 when argv uses a line string.
+ */
+int cli_template_uses_line(char *const *words, int n);
+
+/*
+ * Expand the template for one task into a NULL-terminated argument vector
+ * stored in out (a block of pointers then strings; free with free(out->p)).
+ * shell != 0: one shell script "words joined by spaces" with the line
+ * single-quoted, run as `/bin/sh -c SCRIPT`; no words: the line itself is the
+ * script.  \return 0, or -1 (out of memory).
+ */
+int cli_expand(char *const *words, int n, int shell, const char *line, size_t len, uint64_t id,
+               int worker, char ***argv_out);
+
+/* Append s quoted for /bin/sh ('...' with ' as '\''). */
+int cli_shell_quote(cli_buf *b, const char *s, size_t n);
+
+/* -------------------------------------------------------------------- JSON */
+
+/*
+ * Append bytes as a JSON string with its quotes: valid UTF-8 is copied,
+ * '"', '\\' and control characters are escaped, and each byte that is not
+ * part of valid UTF-8 becomes U+FFFD.  \return 0 or -1.
+ */
+int cli_json_str(cli_buf *b, const void *s, size_t n);
+
+/* Parse "exited with status N" / "killed by signal N" in an error message. */
+void cli_parse_status(const char *msg, int *exit_status, int *signo);
+
+/* The first line of msg, at most max bytes: its length. */
+size_t cli_first_line(const char *msg, size_t max);
+
+/* ------------------------------------------------------------------ worker */
+
+/* The worker class of the command; its options come as setup arguments. */
+extern const gd_worker_class cli_worker_class;
+
+/* Build the setup arguments for o (kv and strings in *store; free with cli_kv_free). */
+typedef struct cli_kv_store {
+	gd_kv *kv;
+	size_t n;
+	char **strs;
+	size_t n_strs;
+} cli_kv_store;
+int cli_kv_build(const cli_opts *o, cli_kv_store *s);
+void cli_kv_free(cli_kv_store *s);
+
+#endif

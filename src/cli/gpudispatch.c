@@ -1,0 +1,443 @@
+/*
+ * gpudispatch - the command.  A user of the public API (gpudispatch.h):
+ * rank 0 reads the task file as a stream and writes the results file from
+ * the callbacks; every rank runs the worker class of cmdworker.c.
+ *
+ *   mpirun -n 9 gpudispatch run --tasks tasks.txt -- python infer.py --input {}
+ *
+ * See docs/cli.md (and --help) for the options, the results format, the
+ * persistent-worker line protocol and the exit statuses.
+ */
+#define _GNU_SOURCE /* pipe2, execvpe, close_range, memrchr, O_TMPFILE */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/*
+ * The one global: set by the signal handler on rank 0 and read by the
+ * dispatcher through cfg.stop_flag.  1 = drain (hand out no more tasks, let
+ * those in flight finish), 2 = stop now.
+ */
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	if (stop_flag < 2)
+		stop_flag = stop_flag + 1;
+}
+
+/* Rank 0's state: the task reader and the results file. */
+typedef struct app {
+	cli_opts o;
+	cli_reader rd;
+	cli_buf task;        /* the encoded task being produced */
+	int read_err;        /* errno of a read error of the task file */
+	cli_buf extra;       /* journal_extra's scratch */
+	char setup_msg[256]; /* first setup failure, for the final message */
+} app;
+
+/* ---------------------------------------------------------------- helpers */
+
+static int is_rank0_by_env(void)
+{
+	static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
+	                                   "SLURM_PROCID"};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+
+		if (v && *v)
+			return atoi(v) == 0;
+	}
+	return 1;
+}
+
+/* Number of tasks that will run: a pass over a regular file, else 0. */
+static uint64_t count_tasks(const app *a)
+{
+	struct stat st;
+	cli_reader r;
+	cli_line l;
+	uint64_t n = 0;
+
+	if (!strcmp(a->o.tasks, "-") || stat(a->o.tasks, &st) || !S_ISREG(st.st_mode) ||
+	    st.st_size > (256 << 20))
+		return 0;
+	if (cli_reader_open(&r, a->o.tasks, a->o.max_line))
+		return 0;
+	while (cli_reader_next(&r, &l) == 1)
+		if (!cli_line_skipped(l.data, l.len))
+			n++;
+	cli_reader_close(&r);
+	return n;
+}
+
+/* ------------------------------------------------------------- generator */
+
+static int gen(void *state, gd_buf *b)
+{
+	app *a = state;
+	cli_line l;
+	int rc = cli_reader_next(&a->rd, &l);
+
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		a->read_err = -rc;
+		return -1;
+	}
+	if (cli_task_encode(&l, a->o.tasks, &a->task)) {
+		a->read_err = ENOMEM;
+		return -1;
+	}
+	if (gd_buf_set(b, a->task.p, a->task.len)) {
+		/* over the library's message limit: a failed task, not a failed run */
+		a->task.len = 0;
+		if (cli_buf_printf(&a->task,
+		                   "%cline %" PRIu64 " is %zu bytes, more than one task "
+		                   "message may carry; lower --max-line",
+		                   CLI_TASK_BAD, l.index + 1, l.len) ||
+		    gd_buf_set(b, a->task.p, a->task.len)) {
+			a->read_err = ENOMEM;
+			return -1;
+		}
+	}
+	return 1;
+}
+
+static int skip(void *user, uint64_t id, const void *data, size_t len)
+{
+	(void)user;
+	(void)id;
+	/* a blank or comment line: it keeps its id, never runs */
+	return len >= 1 && *(const char *)data == CLI_TASK_SKIP;
+}
+
+/* ------------------------------------------------------------- results */
+
+/*
+ * The results file is the library's journal (cfg.journal): one JSON line per
+ * finished task with id, status, digest, attempt, worker, host, gpu, bus_id,
+ * start, end, duration and error, written by the library before on_success /
+ * on_error / on_timeout, checksummed, durable every second, and read back by
+ * --resume.  The command adds its own members here: the command's exit status
+ * or signal, and a persistent worker's result line.
+ */
+static size_t journal_extra(void *user, const gd_event *ev, char *buf, size_t size)
+{
+	app *a = user;
+	cli_buf *b = &a->extra;
+	int exit_status = -1, signo = -1;
+	size_t n;
+
+	if (ev->type == GD_EV_SUCCESS)
+		exit_status = a->o.worker_cmd ? -1 : 0;
+	else if (ev->type == GD_EV_ERROR)
+		cli_parse_status(ev->message, &exit_status, &signo);
+	b->len = 0;
+	cli_buf_adds(b, "\"exit_status\":");
+	if (exit_status >= 0)
+		cli_buf_printf(b, "%d", exit_status);
+	else
+		cli_buf_adds(b, "null");
+	cli_buf_adds(b, ",\"signal\":");
+	if (signo >= 0)
+		cli_buf_printf(b, "%d", signo);
+	else
+		cli_buf_adds(b, "null");
+	if (a->o.worker_cmd && ev->type == GD_EV_SUCCESS) {
+		cli_buf_adds(b, ",\"result\":");
+		cli_json_str(b, ev->data, ev->len);
+	}
+	if (!b->p)
+		return 0;
+	if (b->len >= size)
+		return b->len; /* the library calls again with a buffer that fits */
+	n = b->len;
+	memcpy(buf, b->p, n);
+	return n;
+}
+
+static void on_setup_fail(void *user, const gd_event *ev)
+{
+	app *a = user;
+
+	if (!a->setup_msg[0])
+		snprintf(a->setup_msg, sizeof(a->setup_msg), "worker %d: %s", ev->worker_id,
+		         ev->message ? ev->message : "");
+}
+
+/*
+ * Check that the results file can be written, and start it afresh unless
+ * resuming (the library refuses to start a fresh run on a journal that holds
+ * records).  \return 0 or -errno.
+ */
+static int open_results(app *a)
+{
+	int fd;
+
+	if (!a->o.results)
+		return 0;
+	fd = open(a->o.results, O_WRONLY | O_CREAT | O_CLOEXEC | (a->o.resume ? 0 : O_TRUNC), 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg)
+{
+	const cli_opts *o = &a->o;
+
+	gd_config_init(cfg);
+	if (o->window)
+		cfg->window = o->window;
+	cfg->task_timeout = o->timeout;
+	cfg->base_seed = o->seed;
+	cfg->retries = o->retries;
+	cfg->setup_args = kv ? kv->kv : NULL;
+	cfg->n_setup_args = kv ? kv->n : 0;
+	cfg->placement = o->placement;
+	if (o->n_gpu_ids) {
+		cfg->gpu_ids = o->gpu_ids;
+		cfg->n_gpu_ids = o->n_gpu_ids;
+	}
+	if (o->workers_per_gpu)
+		cfg->workers_per_gpu = o->workers_per_gpu;
+	cfg->ui = o->ui;
+	/* the dashboard reads keys from rank 0's standard input: not when the
+	 * tasks come from there */
+	if (!strcmp(o->tasks ? o->tasks : "", "-") &&
+	    (cfg->ui == GD_UI_AUTO || cfg->ui == GD_UI_TUI))
+		cfg->ui = GD_UI_TEXT;
+	if (o->refresh > 0)
+		cfg->refresh_hz = o->refresh;
+	cfg->monochrome = o->monochrome;
+	cfg->stop_flag = &stop_flag;
+	cfg->grace_s = o->grace;
+	cfg->journal = o->results;
+	if (o->resume)
+		cfg->resume = o->skip_failed ? GD_RESUME_SKIP_FAILED : GD_RESUME_RETRY_FAILED;
+	cfg->resume_force = o->resume_force;
+}
+
+/* Rank 0's checks before the run: everything that is bad input. */
+static int prepare(app *a, char *err, size_t errlen)
+{
+	struct stat st;
+	int rc;
+
+	if (strcmp(a->o.tasks, "-") && !stat(a->o.tasks, &st) && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "cannot read task file %s: it is a directory", a->o.tasks);
+		return -1;
+	}
+	rc = cli_reader_open(&a->rd, a->o.tasks, a->o.max_line);
+	if (rc) {
+		snprintf(err, errlen, "cannot read task file %s: %s", a->o.tasks, strerror(-rc));
+		return -1;
+	}
+	rc = open_results(a);
+	if (rc) {
+		snprintf(err, errlen, "cannot open results file %s: %s", a->o.results,
+		         strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+static int run(app *a, int rank)
+{
+	char err[512] = "";
+	int status = 0, rc, exit_code;
+	cli_kv_store kv = {0};
+	gd_config cfg;
+	gd_callbacks cb = {0};
+	gd_stats stats = {0};
+	struct sigaction sa = {0};
+
+	if (rank == 0 && prepare(a, err, sizeof(err)))
+		status = CLI_EXIT_USAGE;
+	if (rank == 0 && !status && cli_kv_build(&a->o, &kv)) {
+		snprintf(err, sizeof(err), "out of memory");
+		status = CLI_EXIT_ERROR;
+	}
+	/* every rank learns whether rank 0 could start */
+	MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	if (status) {
+		if (rank == 0)
+			fprintf(stderr, "gpudispatch: %s\n", err);
+		goto out;
+	}
+
+	if (rank == 0) {
+		sa.sa_handler = on_stop_signal;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGUSR1, &sa, NULL);
+	} else {
+		/* mpirun and srun forward SIGTERM/SIGUSR1 to every rank: the
+		 * workers leave the stop to rank 0, which drains the run */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGUSR1, SIG_IGN);
+	}
+
+	fill_config(a, &kv, &cfg);
+	if (rank == 0) {
+		cfg.total_hint = count_tasks(a);
+		cfg.skip = skip;
+		cfg.skip_user = a;
+		cfg.journal_extra = journal_extra;
+		cfg.journal_extra_user = a;
+	}
+	cb.on_setup_fail = on_setup_fail;
+	cb.user = a;
+
+	rc = gd_run(MPI_COMM_WORLD, &cli_worker_class, gen, a, &cb, &cfg, &stats);
+	if (rank != 0) {
+		status = 0; /* rank 0's status is the job's */
+		goto out;
+	}
+	switch (rc) {
+	case 0:
+		exit_code = stats.failed || stats.timed_out ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+		if (exit_code)
+			fprintf(stderr,
+			        "gpudispatch: %" PRIu64 " of %" PRIu64 " tasks failed and %" PRIu64
+			        " timed out%s%s\n",
+			        stats.failed, stats.total, stats.timed_out,
+			        a->o.results ? "; see " : "", a->o.results ? a->o.results : "");
+		break;
+	case GD_EINTR:
+		exit_code = CLI_EXIT_INTERRUPTED;
+		fprintf(stderr,
+		        "gpudispatch: interrupted: %" PRIu64 " tasks finished, %" PRIu64
+		        " abandoned in flight; run again with --resume%s to run the rest\n",
+		        stats.completed + stats.failed + stats.timed_out, stats.not_done,
+		        a->o.results ? "" : " and --results FILE");
+		break;
+	case GD_ENOWORKER:
+		exit_code = CLI_EXIT_USAGE;
+		fprintf(stderr, "gpudispatch: %s\n", gd_strerror(rc));
+		break;
+	case GD_EGENERATOR:
+	case GD_EDIGEST:
+		if (a->read_err) {
+			exit_code = CLI_EXIT_ERROR;
+			fprintf(stderr, "gpudispatch: error reading task file %s: %s\n", a->o.tasks,
+			        strerror(a->read_err));
+		} else {
+			/* the library stopped the generator: a task differs from
+			 * the one in the results file (the message above says which) */
+			exit_code = CLI_EXIT_USAGE;
+			fprintf(stderr,
+			        "gpudispatch: %s changed since %s was written; use --resume-force "
+			        "to run the changed tasks anyway, or remove %s to start over\n",
+			        a->o.tasks, a->o.results ? a->o.results : "the results file",
+			        a->o.results ? a->o.results : "it");
+		}
+		break;
+	case GD_EJOURNAL:
+		exit_code = CLI_EXIT_ERROR;
+		fprintf(stderr,
+		        "gpudispatch: the results file %s could not be read or written "
+		        "(the message above says why)\n",
+		        a->o.results);
+		break;
+	case GD_EALLSETUP:
+		exit_code = CLI_EXIT_ERROR;
+		fprintf(stderr, "gpudispatch: %s%s%s\n", gd_strerror(rc),
+		        a->setup_msg[0] ? ": " : "", a->setup_msg);
+		break;
+	default:
+		exit_code = CLI_EXIT_ERROR;
+		fprintf(stderr, "gpudispatch: the run failed: %s (%s)\n", gd_strerror(rc),
+		        gd_err_name(rc));
+	}
+	status = exit_code;
+out:
+	gd_stats_free(&stats);
+	cli_kv_free(&kv);
+	cli_reader_close(&a->rd);
+	cli_buf_free(&a->task);
+	cli_buf_free(&a->extra);
+	return status;
+}
+
+static int placement(const cli_opts *o)
+{
+	gd_config cfg;
+	int rc;
+
+	gd_config_init(&cfg);
+	cfg.placement = o->placement;
+	if (o->n_gpu_ids) {
+		cfg.gpu_ids = o->gpu_ids;
+		cfg.n_gpu_ids = o->n_gpu_ids;
+	}
+	if (o->workers_per_gpu)
+		cfg.workers_per_gpu = o->workers_per_gpu;
+	cfg.ui = GD_UI_NONE;
+	rc = gd_placement_report(MPI_COMM_WORLD, &cfg, o->json, stdout);
+	fflush(stdout);
+	if (rc) {
+		int rank = 0;
+
+		MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+		if (rank == 0)
+			fprintf(stderr, "gpudispatch placement: %s\n", gd_strerror(rc));
+		return rc == GD_ENOWORKER || rc == GD_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_ERROR;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	app a;
+	char err[512];
+	int rank = 0, status;
+
+	memset(&a, 0, sizeof(a));
+	a.rd.fd = -1;
+	/* usage errors are found identically on every rank, before MPI starts;
+	 * only rank 0 says so */
+	if (cli_parse_args(argc, argv, &a.o, err, sizeof(err))) {
+		if (is_rank0_by_env())
+			fprintf(stderr, "gpudispatch: %s\nTry 'gpudispatch --help'.\n", err);
+		return CLI_EXIT_USAGE;
+	}
+	if (a.o.cmd == CLI_CMD_HELP || a.o.cmd == CLI_CMD_VERSION) {
+		if (!is_rank0_by_env())
+			return 0;
+		if (a.o.cmd == CLI_CMD_HELP)
+			cli_usage(stdout);
+		else
+			printf("gpudispatch %s\n", gd_version());
+		return 0;
+	}
+	if (gd_init(&argc, &argv)) {
+		fprintf(stderr, "gpudispatch: MPI could not be initialised\n");
+		return CLI_EXIT_ERROR;
+	}
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	if (a.o.cmd == CLI_CMD_PLACEMENT)
+		status = placement(&a.o);
+	else
+		status = run(&a, rank);
+	fflush(stdout);
+	gd_finalize();
+	return status;
+}

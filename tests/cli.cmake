@@ -1,0 +1,12 @@
+# Tests of the `gpudispatch` command (src/cli): CUnit tests of its pure parts
+# and end-to-end runs through mpiexec (tests/cli_*.sh).  The Slurm test
+# (tests/slurm_test.sh) needs root and a local Slurm: scripts/test.sh runs it.
+gd_add_unit_test(test_cli_tasks ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_tasks.c
+                 ${CMAKE_SOURCE_DIR}/src/cli/tasks.c)
+
+foreach(t cli_run cli_worker cli_usage)
+  add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
+  set_tests_properties(${t} PROPERTIES
+    ENVIRONMENT "${GD_TEST_ENV};GD_CLI=$<TARGET_FILE:gpudispatch-cli>;GD_MPIEXEC=${MPIEXEC_EXECUTABLE}"
+    TIMEOUT 180 LABELS "cli;mpi")
+endforeach()
