@@ -117,6 +117,29 @@ gd 3 run --tasks t7.txt --ui none --results r7.jsonl --resume -- bash "$HELPER" 
 check "resume: exit 0 (got $RC)" [ "$RC" = 0 ]
 check "resume: every task exactly once over both runs" [ "$(ids r7.jsonl)" = "$(seq -s ' ' 0 19)" ]
 
+# SIGTERM to mpiexec (scancel, a node's shutdown): mpiexec forwards it to
+# every rank; rank 0 drains (tasks in flight finish and are recorded), worker
+# ranks ignore it.  Open MPI's mpiexec then exits 1 itself, whatever rank 0
+# returned, so the drain is checked in rank 0's message and the results file.
+seq 0 19 | sed 's/.*/sleep 0.5/' >t9.txt
+RC=0
+"$MPIEXEC" --oversubscribe -n 3 "$GD_CLI" run --tasks t9.txt --ui none --window 1 \
+	--results r9.jsonl -- bash "$HELPER" {} >out.txt 2>err.txt &
+pid=$!
+sleep 3
+kill -TERM "$pid"
+timeout 60 tail --pid="$pid" -f /dev/null || kill -KILL "$pid"
+wait "$pid" || RC=$?
+n_first=$(grep -c . r9.jsonl || true)
+check "sigterm: drained, nothing abandoned ($(grep gpudispatch err.txt | tr '\n' ' '))" \
+	grep -q ' 0 abandoned in flight; run again with --resume' err.txt
+check "sigterm: stopped early ($n_first of 20 done)" [ "$n_first" -lt 20 ]
+check "sigterm: every finished task recorded once" [ -z "$(ids r9.jsonl | tr ' ' '\n' | uniq -d)" ]
+check "sigterm: results are whole lines" valid_json r9.jsonl
+gd 3 run --tasks t9.txt --ui none --results r9.jsonl --resume -- bash "$HELPER" {}
+check "sigterm+resume: exit 0 (got $RC)" [ "$RC" = 0 ]
+check "sigterm+resume: every task exactly once over both runs" [ "$(ids r9.jsonl)" = "$(seq -s ' ' 0 19)" ]
+
 # a changed task file stops a resume (exit 2) unless forced
 sed -i '5s/.*/sleep 0.1/' t7.txt
 gd 2 run --tasks t7.txt --ui none --results r7.jsonl --resume -- bash "$HELPER" {}
