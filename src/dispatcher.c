@@ -139,6 +139,20 @@ static void slot_wait(slot *s)
 		MPI_Wait(&s->req, MPI_STATUS_IGNORE);
 }
 
+/* An event about the task in slot si. */
+static gd_event slot_event(disp *d, int si, gd_event_type type, int worker)
+{
+	slot *s = &d->slots[si];
+	gd_event ev = {.type = type,
+	               .worker_id = worker,
+	               .task_id = s->task_id,
+	               .attempt = s->attempt,
+	               .task_data = s->b.p + GD_REC_HDR,
+	               .task_len = s->b.len - GD_REC_HDR};
+
+	return ev;
+}
+
 static void slot_free(disp *d, int si)
 {
 	slot *s = &d->slots[si];
@@ -342,12 +356,7 @@ static int fill_worker(disp *d, int i)
 		w->count++;
 		d->inflight++;
 		sel[n++] = si;
-		gd_event ev = {.type = GD_EV_DISPATCH,
-		               .worker_id = i,
-		               .task_id = s->task_id,
-		               .attempt = s->attempt,
-		               .task_data = s->b.p + GD_REC_HDR,
-		               .task_len = s->b.len - GD_REC_HDR};
+		gd_event ev = slot_event(d, si, GD_EV_DISPATCH, i);
 		update_row(d, i);
 		emit(d, d->cb->on_dispatch, &ev);
 		if (n == 64) {
@@ -430,13 +439,7 @@ static int pop_oldest(disp *d, int i, uint64_t task_id, int *si_out)
 
 static void abandon(disp *d, int si, int worker)
 {
-	slot *s = &d->slots[si];
-	gd_event ev = {.type = GD_EV_NOT_DONE,
-	               .worker_id = worker,
-	               .task_id = s->task_id,
-	               .attempt = s->attempt,
-	               .task_data = s->b.p + GD_REC_HDR,
-	               .task_len = s->b.len - GD_REC_HDR};
+	gd_event ev = slot_event(d, si, GD_EV_NOT_DONE, worker);
 
 	d->st->not_done++;
 	emit(d, d->cb->on_not_done, &ev);
@@ -497,14 +500,10 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 	slot *s = &d->slots[si];
 	gd_worker_stats *row = &d->st->workers[i];
 	char msg[4096 + HIST_MAX];
-	gd_event ev = {.worker_id = i,
-	               .task_id = r->task_id,
-	               .attempt = s->attempt,
-	               .elapsed_s = (double)r->aux * 1e-6,
-	               .task_data = s->b.p + GD_REC_HDR,
-	               .task_len = s->b.len - GD_REC_HDR};
+	gd_event ev = slot_event(d, si, 0, i);
 	gd_event_fn fn;
 
+	ev.elapsed_s = (double)r->aux * 1e-6;
 	row->busy_s += ev.elapsed_s;
 	if (r->type == GD_REC_SUCCESS) {
 		row->completed++;

@@ -84,22 +84,26 @@ int gd_result_set(gd_result *r, const void *data, size_t len)
 	return 0;
 }
 
+/* printf into msg (GD__MSG_MAX bytes); \return the length kept. */
+static size_t vmsg(char *msg, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(msg, GD__MSG_MAX, fmt, ap);
+
+	return n < 0 ? 0 : GD__MIN((size_t)n, (size_t)GD__MSG_MAX - 1);
+}
+
 int gd_result_error(gd_result *r, const char *fmt, ...)
 {
 	char msg[GD__MSG_MAX];
 	va_list ap;
-	int n;
+	size_t n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vmsg(msg, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(msg))
-		n = sizeof(msg) - 1;
 	r->failed = 1;
 	r->out->len = r->hdr + GD_REC_HDR;
-	gd__bytes_append(r->out, msg, (size_t)n);
+	gd__bytes_append(r->out, msg, n);
 	return GD_EINVAL;
 }
 
@@ -113,14 +117,10 @@ static int append_msg(gd__bytes *out, gd__rec *rec, const char *fmt, ...)
 {
 	char msg[GD__MSG_MAX];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	rec->len = (uint32_t)vmsg(msg, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		n = 0;
-	rec->len = (uint32_t)GD__MIN((size_t)n, sizeof(msg) - 1);
 	return gd__rec_append(out, rec, msg);
 }
 
