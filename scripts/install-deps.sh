@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhwloc-dev hwloc
-      libncurses-dev libcunit1-dev tmux ${GD_DEPS_EXTRA:-})
+      libncurses-dev libcunit1-dev tmux time ${GD_DEPS_EXTRA:-})
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -89,6 +89,21 @@ check "shell: exit 0" [ "$RC" = 0 ]
 check "shell: the line quoted, not interpreted" grep -qx "\[4\] 0" out6/0.out
 check "shell: pipes work" grep -qx "IT'S" out6/0.out
 
+# ---------------------------------------------------------------- a 1 GiB task file
+# one 1 GiB line (a sparse file of NUL bytes, no newline): read as a stream,
+# it is one clear task error, and rank 0's memory stays flat
+truncate -s 1G big.txt
+RC=0
+timeout 300 "$MPIEXEC" --oversubscribe -n 2 bash -c \
+	'exec /usr/bin/time -f %M -o rss.$OMPI_COMM_WORLD_RANK "$0" "$@"' "$GD_CLI" \
+	run --tasks big.txt --ui none --results rbig.jsonl -- true >out.txt 2>err.txt || RC=$?
+rss0=$(tail -n 1 rss.0 2>/dev/null || echo 0)
+check "1 GiB file: exit 1 (got $RC)" [ "$RC" = 1 ]
+check "1 GiB file: one task, a clear error" \
+	grep -q '^{"id":0,"status":"error",.*line 1 of big.txt is 1073741824 bytes, longer than --max-line' rbig.jsonl
+check "1 GiB file: rank 0 peak RSS ${rss0} KiB < 64 MiB" [ "$rss0" -gt 0 ] && [ "$rss0" -lt 65536 ]
+rm -f big.txt
+
 # ---------------------------------------------------------------- interrupt + resume
 seq 0 19 | sed 's/.*/sleep 0.5/' >t7.txt
 RC=0
