@@ -64,8 +64,14 @@ typedef struct disp {
 	int *rq; /* re-queued slots, FIFO */
 	int rq_head, rq_count;
 	wk *w;
-	batch *batches;
+	batch *batches; /* buffers made on first use */
 	int nbatches;
+	int *bfree; /* free batch buffers, a stack */
+	int nbfree;
+	int *bfly; /* batches being sent, oldest first */
+	int fly_head, fly_count;
+	double now;        /* the clock, read once per loop */
+	double avg_task_s; /* running mean of the tasks' run time */
 
 	int gen_done;
 	int gen_err;
@@ -272,17 +278,28 @@ static int generate(disp *d)
 
 /* ------------------------------------------------------------ sending */
 
+/* A free batch buffer, or NULL.  Sends complete in order, so only the
+ * oldest one in flight is tested: one MPI_Test, whatever the number of
+ * workers. */
 static batch *get_batch(disp *d)
 {
-	for (int i = 0; i < d->nbatches; i++) {
-		int flag = 1;
+	while (d->fly_count) {
+		int b = d->bfly[d->fly_head], flag = 0;
 
-		if (d->batches[i].req != MPI_REQUEST_NULL)
-			MPI_Test(&d->batches[i].req, &flag, MPI_STATUS_IGNORE);
-		if (flag)
-			return &d->batches[i];
+		MPI_Test(&d->batches[b].req, &flag, MPI_STATUS_IGNORE);
+		if (!flag)
+			break;
+		d->fly_head = (d->fly_head + 1) % d->nbatches;
+		d->fly_count--;
+		d->bfree[d->nbfree++] = b;
 	}
-	return NULL;
+	if (!d->nbfree)
+		return NULL;
+	batch *bt = &d->batches[d->bfree[d->nbfree - 1]];
+	if (!bt->p && !(bt->p = malloc(GD_BATCH_BYTES)))
+		return NULL;
+	d->nbfree--;
+	return bt;
 }
 
 static int send_one(disp *d, int i, slot *s)
@@ -323,6 +340,7 @@ static int send_tasks(disp *d, int i, const int *sel, int n)
 		if (MPI_Isend(bt->p, (int)off, MPI_BYTE, i + 1, GD__TAG, d->comm, &bt->req) !=
 		    MPI_SUCCESS)
 			return GD_EMPI;
+		d->bfly[(d->fly_head + d->fly_count++) % d->nbatches] = (int)(bt - d->batches);
 		k = j;
 	}
 	return 0;
@@ -351,7 +369,7 @@ static int fill_worker(disp *d, int i)
 		slot_wait(s); /* a re-queued slot may still be going out */
 		gd__rec_put_hdr(s->b.p, &r);
 		s->worker = i;
-		s->dispatched_at = gd_now();
+		s->dispatched_at = d->now;
 		w->ring[(w->head + w->count) % d->W] = si;
 		w->count++;
 		d->inflight++;
@@ -410,30 +428,30 @@ static void send_ctl(disp *d, int i, uint8_t type)
 
 /* ------------------------------------------------------------ results */
 
-/* The oldest task worker i holds; the results of a worker come in order. */
-static int pop_oldest(disp *d, int i, uint64_t task_id, int *si_out)
+/* Take task_id out of worker i's ring.  Results come in order, except that
+ * a task that timed out or crashed its executor is reported at once while
+ * tasks before it, whose results died with the executor, run again. */
+static int pop_task(disp *d, int i, uint64_t task_id, int *si_out)
 {
 	wk *w = &d->w[i];
-	int si;
+	unsigned k;
 
-	if (!w->count) {
-		snprintf(d->err, sizeof(d->err), "a result for task %llu, but it holds no task",
+	for (k = 0; k < w->count; k++)
+		if (d->slots[w->ring[(w->head + k) % d->W]].task_id == task_id)
+			break;
+	if (k == w->count) {
+		snprintf(d->err, sizeof(d->err), "a result for task %llu, which it does not hold",
 		         (unsigned long long)task_id);
 		return GD_EPROTO;
 	}
-	si = w->ring[w->head];
-	if (d->slots[si].task_id != task_id) {
-		snprintf(d->err, sizeof(d->err),
-		         "a result for task %llu, but its oldest task is %llu",
-		         (unsigned long long)task_id, (unsigned long long)d->slots[si].task_id);
-		return GD_EPROTO;
-	}
+	*si_out = w->ring[(w->head + k) % d->W];
+	for (; k > 0; k--) /* close the gap from the front: the oldest stay in order */
+		w->ring[(w->head + k) % d->W] = w->ring[(w->head + k - 1) % d->W];
 	w->head = (w->head + 1) % d->W;
 	w->count--;
 	d->inflight--;
-	w->last_done = gd_now();
+	w->last_done = d->now;
 	mark_hungry(d, i);
-	*si_out = si;
 	return 0;
 }
 
@@ -505,6 +523,7 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 
 	ev.elapsed_s = (double)r->aux * 1e-6;
 	row->busy_s += ev.elapsed_s;
+	d->avg_task_s += 0.05 * (ev.elapsed_s - d->avg_task_s);
 	if (r->type == GD_REC_SUCCESS) {
 		row->completed++;
 		d->st->completed++;
@@ -643,7 +662,7 @@ static int on_record(void *ctx, const gd__rec *r)
 	case GD_REC_SUCCESS:
 	case GD_REC_ERROR:
 	case GD_REC_TIMEOUT:
-		if ((rc = pop_oldest(d, i, r->task_id, &si)))
+		if ((rc = pop_task(d, i, r->task_id, &si)))
 			return rc;
 		/* the worker replaced its executor after each of these */
 		if (r->type == GD_REC_TIMEOUT || (r->flags & GD_RF_CRASH))
@@ -696,7 +715,8 @@ static int receive(disp *d)
 	}
 	MPI_Mrecv(d->rbuf.p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
 	i = st.MPI_SOURCE - 1;
-	d->st->elapsed_s = gd_now() - d->st->start_time;
+	d->now = gd_now();
+	d->st->elapsed_s = d->now - d->st->start_time;
 	mctx c = {d, i};
 	d->err[0] = '\0';
 	rc = gd__msg_foreach(d->rbuf.p, (size_t)count, on_record, &c, d->err, sizeof(d->err));
@@ -783,13 +803,12 @@ static int setup(disp *d)
 		row->gpu.index = row->gpu.numa_node = -1;
 		row->state = GD_WS_INIT;
 	}
-	/* batch buffers: one allocation, GD_BATCH_BYTES each, made lazily
-	 * would save little; a batch holds at least two tasks of a worker */
-	for (int i = 0; i < d->nbatches; i++) {
-		d->batches[i].p = malloc(GD_BATCH_BYTES);
-		if (!d->batches[i].p)
-			return GD_ENOMEM;
-	}
+	d->bfree = calloc((size_t)d->nbatches, sizeof(int));
+	d->bfly = calloc((size_t)d->nbatches, sizeof(int));
+	if (!d->bfree || !d->bfly)
+		return GD_ENOMEM;
+	for (int i = 0; i < d->nbatches; i++)
+		d->bfree[d->nbfree++] = d->nbatches - 1 - i;
 	d->st->n_workers = d->nw;
 	d->pending = d->nw;
 	return 0;
@@ -813,6 +832,8 @@ static void teardown(disp *d)
 	free(d->rq);
 	free(d->w);
 	free(d->batches);
+	free(d->bfree);
+	free(d->bfly);
 	free(d->hungry);
 	free(d->in_hungry);
 	gd__bytes_free(&d->rbuf);
@@ -854,9 +875,10 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	while (d.gone < d.nw) {
 		int work = 0, s;
 
+		d.now = gd_now();
 		if (!d.rc && (s = poll_stop(&d)) > 0)
 			begin_stop(&d, s);
-		if (d.stopping == 1 && cfg->grace_s > 0 && gd_now() - d.stop_at > cfg->grace_s)
+		if (d.stopping == 1 && cfg->grace_s > 0 && d.now - d.stop_at > cfg->grace_s)
 			begin_stop(&d, 2);
 		if (!d.rc && !d.gen_err) {
 			rc = dispatch(&d);
@@ -882,8 +904,12 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			d.rc = GD_EJOURNAL;
 		if (work)
 			idle = 0;
+		else if (d.inflight && d.inflight == (uint64_t)d.live * d.W)
+			/* every credit is out: nothing to do before a result, which
+			 * with tasks this long is not due for a while */
+			gd__backoff(&idle, 200, 0.25 * d.W * d.avg_task_s);
 		else
-			gd__backoff(&idle);
+			gd__backoff(&idle, 200, 0);
 	}
 	/* tasks still waiting for a retry when nobody was left to run them */
 	while (d.rq_count) {

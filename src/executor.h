@@ -27,11 +27,29 @@ struct gd_result {
 	int too_big;
 };
 
+/*
+ * What the executor is running, in memory it shares with its supervisor
+ * (MAP_SHARED, made before the fork).  The executor writes start_ns, then
+ * running; running goes back to 0 when process() returns.  Task ids are
+ * unique, so a reader that sees the same `running` before and after reading
+ * start_ns has that task's start.  It lets the executor send results in
+ * batches while the supervisor still times out, and blames for a crash,
+ * exactly the task that was running.
+ */
+typedef struct gd__progress {
+	uint64_t running;  /* task id + 1 of the task in process(), 0 = none */
+	uint64_t start_ns; /* CLOCK_MONOTONIC when it started */
+} gd__progress;
+
+/* \return 1 with the running task's id and start (gd_now() clock), else 0. */
+int gd__progress_read(const gd__progress *p, uint64_t *task_id, double *start);
+
 typedef struct gd__exec {
 	const gd_worker_class *cls;
 	const gd_args *args;
 	gd_worker w;
 	int set_up;
+	gd__progress *prog; /* NULL when process() runs in the worker rank */
 } gd__exec;
 
 /* Run setup; append a READY or SETUP_FAIL record to out.  \return 0 or GD_ENOMEM. */

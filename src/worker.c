@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -37,7 +38,6 @@ typedef struct pend {
 	int buf;
 	uint64_t task_id;
 	uint16_t attempt;
-	double written_at; /* when its last byte reached the executor, 0 = not yet */
 } pend;
 
 typedef struct sup {
@@ -58,9 +58,9 @@ typedef struct sup {
 	/* tasks held, oldest first */
 	pend *ring;
 	unsigned cap, head, count;
-	unsigned wr;   /* ring offset of the first task not fully written */
-	size_t wr_off; /* bytes of that task already written */
-	double last_result_at;
+	unsigned wr;        /* ring offset of the first task not fully written */
+	size_t wr_off;      /* bytes of that task already written */
+	gd__progress *prog; /* shared with the executor: what it runs */
 
 	/* the executor */
 	int ex;
@@ -143,7 +143,31 @@ static void pop_head(sup *s)
 		s->wr--;
 	else
 		s->wr_off = 0;
-	s->last_result_at = gd_now();
+}
+
+/* Index in the ring of the task the executor is running, or -1; its start
+ * in *start. */
+static int running_task(sup *s, double *start)
+{
+	uint64_t id;
+
+	if (!s->prog || !gd__progress_read(s->prog, &id, start))
+		return -1;
+	for (unsigned i = 0; i < s->count; i++)
+		if (RING(s, i)->task_id == id)
+			return (int)i;
+	return -1;
+}
+
+/* Take task k out of the ring (it timed out or crashed its executor); the
+ * tasks before it finished but their results may not have left the dead
+ * executor: they are all written again to the next one. */
+static void remove_task(sup *s, unsigned k)
+{
+	release(s, RING(s, k));
+	for (unsigned i = k; i + 1 < s->count; i++)
+		*RING(s, i) = *RING(s, i + 1);
+	s->count--;
 }
 
 static void drop_all(sup *s)
@@ -157,8 +181,6 @@ static void drop_all(sup *s)
 /* Start over with a fresh executor: everything held is written again. */
 static void rewind_writes(sup *s)
 {
-	for (unsigned i = 0; i < s->count; i++)
-		RING(s, i)->written_at = 0;
 	s->wr = 0;
 	s->wr_off = 0;
 }
@@ -167,7 +189,11 @@ static void rewind_writes(sup *s)
 
 static int start_executor(sup *s)
 {
-	int rc = gd__exec_spawn(&s->x, s->placed ? &s->place : NULL, &s->pid, &s->fd);
+	int rc;
+
+	if (s->prog)
+		__atomic_store_n(&s->prog->running, 0, __ATOMIC_RELEASE);
+	rc = gd__exec_spawn(&s->x, s->placed ? &s->place : NULL, &s->pid, &s->fd);
 
 	if (rc)
 		return rc;
@@ -235,24 +261,11 @@ static void restart(sup *s)
 	}
 }
 
-static uint64_t head_runtime_us(sup *s)
-{
-	pend *h = RING(s, 0);
-	double start = GD__MAX(h->written_at, s->last_result_at);
-
-	return (uint64_t)GD__MAX(0.0, (gd_now() - start) * 1e6);
-}
-
-/* The head task started: it was fully written and is not waiting behind
- * another task. */
-static int head_started(sup *s)
-{
-	return s->count > 0 && RING(s, 0)->written_at > 0;
-}
-
 static void executor_died(sup *s, int status)
 {
 	char what[160], msg[256];
+	double start = 0;
+	int k = running_task(s, &start); /* read before anything restarts */
 
 	gd__describe_status(status, what, sizeof(what));
 	switch (s->ex) {
@@ -270,27 +283,28 @@ static void executor_died(sup *s, int status)
 		break;
 	}
 	s->ex = EX_NONE;
-	/* the head task is to blame once any of its bytes reached the executor */
-	if (s->count > 0 && (s->wr > 0 || s->wr_off > 0)) {
-		pend *h = RING(s, 0);
+	/* the task it was running is to blame; none when it died between tasks */
+	if (k >= 0) {
+		pend *t = RING(s, (unsigned)k);
 
-		send_msg(s, GD_REC_ERROR, h->task_id, h->attempt, head_runtime_us(s), GD_RF_CRASH,
-		         what);
-		pop_head(s);
+		send_msg(s, GD_REC_ERROR, t->task_id, t->attempt,
+		         (uint64_t)GD__MAX(0.0, (gd_now() - start) * 1e6), GD_RF_CRASH, what);
+		remove_task(s, (unsigned)k);
 		flush_out(s);
 	}
 	restart(s);
 }
 
-static void on_timeout(sup *s)
+static void on_timeout(sup *s, unsigned k, double start)
 {
-	pend *h = RING(s, 0);
+	pend *t = RING(s, k);
 	char msg[96];
 
 	snprintf(msg, sizeof(msg), "timed out after %g s", s->cfg->task_timeout);
 	reap_executor(s, 1);
-	send_msg(s, GD_REC_TIMEOUT, h->task_id, h->attempt, head_runtime_us(s), 0, msg);
-	pop_head(s);
+	send_msg(s, GD_REC_TIMEOUT, t->task_id, t->attempt,
+	         (uint64_t)GD__MAX(0.0, (gd_now() - start) * 1e6), 0, msg);
+	remove_task(s, k);
 	flush_out(s);
 	restart(s);
 }
@@ -305,7 +319,6 @@ static void from_executor(sup *s, const gd__rec *r, const uint8_t *raw, size_t r
 		if (r->type == GD_REC_READY) {
 			s->ex = EX_RUNNING;
 			s->ex_deadline = 0;
-			s->last_result_at = gd_now();
 			if (!s->ready_sent) {
 				send_rec(s, GD_REC_READY, 0, 0, 0, NULL, 0, 0);
 				flush_out(s);
@@ -427,7 +440,6 @@ static void write_executor(sup *s)
 	ssize_t k = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (k < 0)
 		return; /* EAGAIN; a dead executor shows up as EOF on read */
-	double now = gd_now();
 	size_t left = (size_t)k;
 	while (left && s->wr < s->count) {
 		pend *p = RING(s, s->wr);
@@ -438,7 +450,6 @@ static void write_executor(sup *s)
 			break;
 		}
 		left -= rest;
-		p->written_at = now;
 		s->wr++;
 		s->wr_off = 0;
 	}
@@ -473,7 +484,6 @@ static int from_rank0(void *ctx, const gd__rec *r)
 		p->buf = c->buf;
 		p->task_id = r->task_id;
 		p->attempt = r->attempt;
-		p->written_at = 0;
 		s->count++;
 		s->rrefs[c->buf]++;
 		return 0;
@@ -603,6 +613,15 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 	s->x.args = &cfg->args;
 	s->x.w.id = s->wid;
 	s->x.w.seed = cfg->base_seed + (uint64_t)s->wid;
+	if (cfg->isolation != GD_ISOLATE_NONE) {
+		void *p = mmap(NULL, sizeof(gd__progress), PROT_READ | PROT_WRITE,
+		               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return GD_ESYS;
+		s->prog = p;
+		s->x.prog = p;
+	}
 	s->ring = calloc(s->cap, sizeof(*s->ring));
 	s->rbuf = calloc(s->nrbuf, sizeof(*s->rbuf));
 	s->rrefs = calloc(s->nrbuf, sizeof(*s->rrefs));
@@ -622,21 +641,22 @@ static void sup_free(sup *s)
 	free(s->ring);
 	free(s->rbuf);
 	free(s->rrefs);
+	if (s->prog)
+		munmap(s->prog, sizeof(gd__progress));
 }
 
 /* Wait for the executor or the next deadline, looking at MPI every
  * POLL_CAP_MS.  \return 1 if something may have happened. */
 static int wait_executor(sup *s)
 {
-	double deadline = s->ex_deadline, now = gd_now();
+	double deadline = s->ex_deadline, now = gd_now(), start = 0;
 	struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
-	int ms = POLL_CAP_MS;
+	int ms = POLL_CAP_MS, k = -1;
 
 	if (s->ex == EX_RUNNING && s->wr < s->count)
 		pfd.events |= POLLOUT;
-	if (s->ex == EX_RUNNING && s->cfg->task_timeout > 0 && head_started(s))
-		deadline =
-		        GD__MAX(RING(s, 0)->written_at, s->last_result_at) + s->cfg->task_timeout;
+	if (s->ex == EX_RUNNING && s->cfg->task_timeout > 0 && (k = running_task(s, &start)) >= 0)
+		deadline = start + s->cfg->task_timeout;
 	if (deadline > 0) {
 		if (now >= deadline)
 			goto expired;
@@ -653,7 +673,9 @@ static int wait_executor(sup *s)
 		return 0;
 expired:
 	if (s->ex == EX_RUNNING) {
-		on_timeout(s);
+		/* still the same task? (it may have finished just now) */
+		if (k >= 0 && running_task(s, &now) == k && now == start)
+			on_timeout(s, (unsigned)k, start);
 	} else if (s->ex == EX_STARTING) {
 		char msg[96];
 
@@ -784,7 +806,7 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 		if (busy)
 			idle = 0;
 		else
-			gd__backoff(&idle);
+			gd__backoff(&idle, 20, 0);
 	}
 	if (s.ex != EX_NONE)
 		reap_executor(&s, 1);
@@ -798,20 +820,26 @@ out_free:
 	return rc;
 }
 
-void gd__backoff(unsigned *idle)
+void gd__backoff(unsigned *idle, unsigned spins, double hint_s)
 {
 	/* Yield first: on shared cores that runs whoever has work (an executor,
-	 * another rank) and comes back within microseconds.  Sleep only after
-	 * about 200 idle rounds, from 10 us up to 1 ms: a sleep costs at least
-	 * the timer slack (50 us by default), too much while tasks flow. */
+	 * another rank) and comes back within microseconds.  Then sleep, from
+	 * 10 us up to 1 ms: a sleep costs at least the timer slack (50 us by
+	 * default), too much while tiny tasks flow.  A caller that knows nothing
+	 * can arrive for a while (hint_s) sleeps that long at once. */
 	unsigned n = (*idle)++;
 	struct timespec ts = {0, 0};
 
-	if (n < 200) {
+	if (hint_s >= 20e-6 && n >= 3) {
+		ts.tv_nsec = (long)(GD__MIN(hint_s, 1e-3) * 1e9);
+		nanosleep(&ts, NULL);
+		return;
+	}
+	if (n < spins) {
 		sched_yield();
 		return;
 	}
-	n = (n - 200) / 16;
+	n = (n - spins) / 16;
 	ts.tv_nsec = n >= 7 ? 1000000L : 10000L << n;
 	nanosleep(&ts, NULL);
 }
