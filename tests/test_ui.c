@@ -168,26 +168,35 @@ static void test_model_events(void)
 	live.st.workers[2].completed = 77;
 	CU_ASSERT_EQUAL(snap.st.workers[0].completed, 10);
 
-	/* A snapshot asked for every row: the next event copies them all. */
+	/* A worker event takes everything at once, every row. */
 	ev.worker_id = 0;
-	gd__ui_model_event(&m, &ev);
 	live.st.workers[2].completed = 78; /* changed without an event of its own */
 	live.st.workers[0].completed = 100;
-	gd__ui_model_event(&m, &ev); /* only row 0 now */
+	gd__ui_model_event(&m, &ev);
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.0), 0);
 	CU_ASSERT_EQUAL(snap.st.completed, 31);
 	CU_ASSERT_EQUAL(snap.st.workers[0].completed, 100);
-	CU_ASSERT_EQUAL(snap.st.workers[2].completed, 77);
+	CU_ASSERT_EQUAL(snap.st.workers[2].completed, 78);
 
-	/* A task event copies what tasks change; a worker event the whole row. */
+	/* Task events: the first after a snapshot is folded in; the next ones
+	 * wait until the UI thread asks again (a snapshot), then the next event
+	 * or sync (the dispatcher's poll_stop) folds them. */
 	ev.type = GD_EV_SUCCESS;
 	live.st.workers[0].completed = 101;
-	snprintf(live.st.workers[0].host, sizeof(live.st.workers[0].host), "renamed");
-	gd__ui_model_event(&m, &ev);
+	gd__ui_model_event(&m, &ev); /* the snapshot above asked: folded */
+	live.st.workers[0].completed = 102;
+	live.st.completed = 32;
+	gd__ui_model_event(&m, &ev); /* not asked since: pending */
+	gd__ui_model_sync(&m);       /* still not asked: nothing */
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.5), 0);
 	CU_ASSERT_EQUAL(snap.st.workers[0].completed, 101);
+	CU_ASSERT_EQUAL(snap.st.completed, 31);
+	gd__ui_model_sync(&m); /* asked now: the pending event is folded */
+	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.55), 0);
+	CU_ASSERT_EQUAL(snap.st.workers[0].completed, 102);
+	CU_ASSERT_EQUAL(snap.st.completed, 32);
 	ev.type = GD_EV_WORKER;
-	gd__ui_model_event(&m, &ev); /* (full: the snapshot asked for it) */
+	snprintf(live.st.workers[0].host, sizeof(live.st.workers[0].host), "renamed");
 	gd__ui_model_event(&m, &ev);
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.6), 0);
 	CU_ASSERT_STRING_EQUAL(snap.st.workers[0].host, "renamed");

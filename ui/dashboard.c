@@ -102,6 +102,7 @@ static void wrap_on_exit(void *user, const gd_stats *stats, int rc)
 static int wrap_poll_stop(void *user)
 {
 	struct ui_run *r = user;
+	gd__ui_model_sync(&r->model); /* the dispatcher's thread: fold news in if asked */
 	int level = gd__ui_model_stop_level(&r->model);
 	if (gd__ui_signalled)
 		level = GD__UI_STOP_NOW;

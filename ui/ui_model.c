@@ -2,11 +2,13 @@
  * The dashboard's model: see ui_model.h.
  *
  * Cost on the dispatcher's thread is what matters (the benchmark holds it to
- * a few percent): an event copies the totals and the one worker row it is
- * about, under an uncontended mutex.  The UI thread sets want_full at each
- * refresh so that the next event copies every row once, which keeps rows that
- * change without an event of their own (none today, but cheap insurance)
- * fresh at the refresh rate.
+ * a few percent).  A task event only remembers that something changed; the
+ * model takes a copy of the live statistics (totals and every row) when the
+ * UI thread has asked for news, at most once per refresh: in the next event
+ * or in the next poll_stop, which the dispatcher calls on every loop.  So the
+ * dashboard shows the run as it was at most one refresh period and one
+ * dispatcher loop ago, and the dispatcher pays one memcpy per refresh rather
+ * than a lock per event.  Worker events (host, GPU, state) are taken at once.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -146,7 +148,7 @@ int gd__ui_model_init(gd__ui_model *m, const gd_config *cfg, double now)
 	m->cur.st.total_hint = cfg ? cfg->total_hint : 0;
 	m->cur.timeout_s = cfg ? cfg->task_timeout : 0;
 	m->cur.rate = -1;
-	m->want_full = 1;
+	m->want = 1;
 	gd__ui_rate_init(&m->rate, GD__UI_RATE_WINDOW_S);
 	return 0;
 }
@@ -157,66 +159,53 @@ void gd__ui_model_destroy(gd__ui_model *m)
 	pthread_mutex_destroy(&m->lock);
 }
 
-/*
- * The fields of a worker row that tasks change (state .. busy_s, contiguous
- * in gd_worker_stats): what a task event copies.  Events that can change the
- * rest (host, GPU, message) copy the whole row.
- */
-#define HOT_BEGIN offsetof(gd_worker_stats, state)
-#define HOT_END   offsetof(gd_worker_stats, message)
-_Static_assert(offsetof(gd_worker_stats, busy_s) < HOT_END &&
-                       offsetof(gd_worker_stats, completed) > HOT_BEGIN &&
-                       offsetof(gd_worker_stats, current_since) > HOT_BEGIN,
-               "the hot fields of gd_worker_stats moved");
-
-/*
- * Take st into the model: totals, and every row (full), or row `one` (whole
- * when whole_row, else its hot fields).
- */
-static void take_stats(gd__ui_model *m, const gd_stats *st, int full, int one, int whole_row)
+/* Take every row and the totals of st into the model. */
+static void take_stats(gd__ui_model *m, const gd_stats *st)
 {
 	gd__ui_snap *c = &m->cur;
 	int n = st->n_workers;
 	if (n < 0 || !st->workers)
 		n = 0;
-	if (n != c->st.n_workers) {
-		/* Out of memory: keep the rows we have; the totals still move. */
-		if (snap_reserve(c, n) == 0)
-			c->st.n_workers = n;
-		full = 1;
-	}
+	if (n != c->st.n_workers && snap_reserve(c, n) == 0)
+		c->st.n_workers = n; /* out of memory: keep the rows we have */
 	copy_totals(&c->st, st);
 	c->have_stats = 1;
-	n = c->st.n_workers;
-	if (full) {
-		if (n > 0)
-			memcpy(c->st.workers, st->workers, (size_t)n * sizeof(*c->st.workers));
-	} else if (one >= 0 && one < n && whole_row) {
-		c->st.workers[one] = st->workers[one];
-	} else if (one >= 0 && one < n) {
-		memcpy((char *)&c->st.workers[one] + HOT_BEGIN,
-		       (const char *)&st->workers[one] + HOT_BEGIN, HOT_END - HOT_BEGIN);
-	}
+	if (c->st.n_workers > 0)
+		memcpy(c->st.workers, st->workers,
+		       (size_t)c->st.n_workers * sizeof(*c->st.workers));
+}
+
+static void fold(gd__ui_model *m)
+{
+	pthread_mutex_lock(&m->lock);
+	take_stats(m, m->live);
+	__atomic_store_n(&m->want, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&m->lock);
+	m->pending = 0;
 }
 
 void gd__ui_model_event(gd__ui_model *m, const gd_event *ev)
 {
 	if (!ev || !ev->stats)
 		return;
-	pthread_mutex_lock(&m->lock);
-	/* Task events are the frequent ones: they change only the hot fields. */
-	int whole = ev->type == GD_EV_WORKER || ev->type == GD_EV_SETUP_FAIL ||
-	            ev->type == GD_EV_CLEANUP_FAIL;
-	take_stats(m, ev->stats, m->want_full, ev->worker_id, whole);
-	m->want_full = 0;
-	pthread_mutex_unlock(&m->lock);
+	m->live = ev->stats;
+	m->pending = 1;
+	if (ev->type == GD_EV_WORKER || ev->type == GD_EV_SETUP_FAIL ||
+	    ev->type == GD_EV_CLEANUP_FAIL || __atomic_load_n(&m->want, __ATOMIC_RELAXED))
+		fold(m);
+}
+
+void gd__ui_model_sync(gd__ui_model *m)
+{
+	if (m->pending && __atomic_load_n(&m->want, __ATOMIC_RELAXED))
+		fold(m);
 }
 
 void gd__ui_model_exit(gd__ui_model *m, const gd_stats *st, int rc)
 {
 	pthread_mutex_lock(&m->lock);
 	if (st)
-		take_stats(m, st, 1, -1, 1);
+		take_stats(m, st);
 	m->cur.ended = 1;
 	m->cur.rc = rc;
 	pthread_mutex_unlock(&m->lock);
@@ -248,7 +237,7 @@ int gd__ui_model_snapshot(gd__ui_model *m, gd__ui_snap *out, double now)
 	gd__ui_rate_add(&m->rate, now, gd__ui_done(&m->cur.st));
 	m->cur.rate = gd__ui_rate_get(&m->rate);
 	int rc = gd__ui_snap_copy(out, &m->cur);
-	m->want_full = 1;
+	__atomic_store_n(&m->want, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }

@@ -68,9 +68,12 @@ char *gd__ui_fmt_duration(char *buf, size_t n, double s);
 /* The live model, shared by the run's thread (writer) and the UI thread. */
 typedef struct gd__ui_model {
 	pthread_mutex_t lock;
-	gd__ui_snap cur;  /* the live copy */
-	int want_full;    /* the UI thread asks for a copy of every worker row */
+	gd__ui_snap cur;  /* the copy the UI thread reads */
 	gd__ui_rate rate; /* fed by snapshots */
+	int want;         /* atomic: the UI thread took a snapshot and wants news */
+	/* the dispatcher thread's side, never touched by the UI thread */
+	const gd_stats *live; /* the statistics the last event pointed at */
+	int pending;          /* events not folded into cur yet */
 } gd__ui_model;
 
 /* \return 0 or GD_ESYS.  now: the start time used until the first event. */
@@ -78,6 +81,10 @@ int gd__ui_model_init(gd__ui_model *m, const gd_config *cfg, double now);
 void gd__ui_model_destroy(gd__ui_model *m);
 /* Take an event's statistics into the model (called from a wrapped callback). */
 void gd__ui_model_event(gd__ui_model *m, const gd_event *ev);
+/* The dispatcher thread: fold pending events into the model if the UI
+ * thread asked for news since the last fold (called from poll_stop, which
+ * the dispatcher calls on every loop). */
+void gd__ui_model_sync(gd__ui_model *m);
 /* The final statistics, from on_exit. */
 void gd__ui_model_exit(gd__ui_model *m, const gd_stats *st, int rc);
 /* Raise the stop request to at least `level`; \return the new level. */
