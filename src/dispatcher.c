@@ -36,8 +36,9 @@ typedef struct slot {
 
 typedef struct wk {
 	int state;
-	int stop_sent;
-	int *ring; /* slots held, oldest first */
+	int stop_sent;  /* STOP went out (the end) */
+	int abort_sent; /* ABORT went out (stop now); may follow a STOP */
+	int *ring;      /* slots held, oldest first */
 	unsigned head, count;
 	double last_done;
 	int hello;
@@ -82,6 +83,7 @@ typedef struct disp {
 	int pending; /* workers INIT */
 	int gone;
 	uint64_t inflight;
+	int starved; /* a worker with credit found no free slot */
 	int *hungry; /* workers that may have a free credit, FIFO */
 	char *in_hungry;
 	int hg_head, hg_count;
@@ -159,9 +161,19 @@ static gd_event slot_event(disp *d, int si, gd_event_type type, int worker)
 	return ev;
 }
 
+static void mark_hungry(disp *d, int i);
+
 static void slot_free(disp *d, int si)
 {
 	slot *s = &d->slots[si];
+
+	/* a worker left the hungry list for want of a slot: give it another
+	 * chance (rare: slots are held by tasks waiting for a retry) */
+	if (d->starved) {
+		d->starved = 0;
+		for (int i = 0; i < d->nw; i++)
+			mark_hungry(d, i);
+	}
 
 	s->worker = -1;
 	s->last_worker = -1;
@@ -357,8 +369,11 @@ static int fill_worker(disp *d, int i)
 
 		if (si < 0)
 			si = generate(d);
-		if (si < 0)
+		if (si < 0) {
+			if (d->free_head < 0 && !d->gen_done && !d->gen_err)
+				d->starved = 1;
 			break;
+		}
 		slot *s = &d->slots[si];
 		gd__rec r = {.type = GD_REC_TASK,
 		             .attempt = s->attempt,
@@ -423,6 +438,8 @@ static void send_ctl(disp *d, int i, uint8_t type)
 	/* a blocking send of 28 bytes: eager, the worker need not be waiting */
 	if (MPI_Send(hdr, GD_REC_HDR, MPI_BYTE, i + 1, GD__TAG, d->comm) != MPI_SUCCESS)
 		d->rc = d->rc ? d->rc : GD_EMPI;
+	if (type == GD_REC_ABORT)
+		d->w[i].abort_sent = 1;
 	d->w[i].stop_sent = 1;
 }
 
@@ -476,6 +493,7 @@ static void take_back(disp *d, int i)
 		w->head = (w->head + 1) % d->W;
 		w->count--;
 		d->inflight--;
+		d->slots[si].last_worker = i; /* run it elsewhere; NOT_DONE names i */
 		if (d->stopping)
 			abandon(d, si, i);
 		else
@@ -730,7 +748,7 @@ static int receive(disp *d)
 		gd__log(0, "%s", why);
 		if (d->w[i].state == W_INIT || d->w[i].state == W_READY)
 			retire_worker(d, i, why);
-		if (!d->w[i].stop_sent)
+		if (!d->w[i].abort_sent)
 			send_ctl(d, i, GD_REC_ABORT);
 	}
 	return 1;
@@ -765,8 +783,9 @@ static void begin_stop(disp *d, int how)
 		abandon(d, si, d->slots[si].last_worker);
 	}
 	if (how == 2) {
+		/* also to workers told to STOP: a hung cleanup() is cut short */
 		for (int i = 0; i < d->nw; i++)
-			if (d->w[i].state != W_GONE && !d->w[i].stop_sent)
+			if (d->w[i].state != W_GONE && !d->w[i].abort_sent)
 				send_ctl(d, i, GD_REC_ABORT);
 	}
 }
@@ -880,7 +899,7 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			begin_stop(&d, s);
 		if (d.stopping == 1 && cfg->grace_s > 0 && d.now - d.stop_at > cfg->grace_s)
 			begin_stop(&d, 2);
-		if (!d.rc && !d.gen_err) {
+		if (!d.rc) { /* after a generator error too: re-queued tasks still run */
 			rc = dispatch(&d);
 			if (rc < 0)
 				d.rc = rc;
@@ -891,7 +910,7 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			begin_stop(&d, 2);
 		/* the end: nothing left to hand out and nothing out, or nobody
 		 * left to run anything */
-		int more = !d.stopping && !d.gen_err && (!d.gen_done || d.rq_count);
+		int more = !d.stopping && (d.rq_count || (!d.gen_done && !d.gen_err));
 		if (!d.stops_sent &&
 		    ((!more && d.inflight == 0) || (d.live == 0 && d.pending == 0))) {
 			for (int i = 0; i < d.nw; i++)

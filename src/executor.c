@@ -161,7 +161,8 @@ int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out)
 		return GD_ENOMEM;
 	t0 = gd_now();
 	if (x->prog) {
-		__atomic_store_n(&x->prog->start_ns, (uint64_t)(t0 * 1e9), __ATOMIC_RELAXED);
+		/* release: the previous task's running = 0 is seen first */
+		__atomic_store_n(&x->prog->start_ns, (uint64_t)(t0 * 1e9), __ATOMIC_RELEASE);
 		__atomic_store_n(&x->prog->running, task->task_id + 1, __ATOMIC_RELEASE);
 	}
 	rc = x->cls->process(&x->w, &t, &r);
@@ -281,8 +282,9 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 		write_all(fd, out.p, out.len);
 		_exit(0);
 	}
+	/* dprintf: no stdio lock, which another thread may have held at fork */
 	if (err[0])
-		fprintf(stderr, "gpudispatch: worker %d: placement: %s\n", x->w.id, err);
+		dprintf(2, "gpudispatch: worker %d: placement: %s\n", x->w.id, err);
 	if (gd__bytes_reserve(&in, 65536) || gd__exec_setup(x, &out))
 		_exit(1);
 	write_all(fd, out.p, out.len);
@@ -295,7 +297,7 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 		int rc = gd__rec_parse(in.p + start, in.len - start, &rec, &used, err, sizeof(err));
 
 		if (rc < 0) {
-			fprintf(stderr, "gpudispatch: worker %d executor: %s\n", x->w.id, err);
+			dprintf(2, "gpudispatch: worker %d executor: %s\n", x->w.id, err);
 			_exit(2);
 		}
 		if (rc == 1) {

@@ -14,6 +14,10 @@
 #include <unistd.h>
 
 #define FLUSH_BYTES (256u << 10)
+/* A record's extra members are at most 64 MiB (longer ones are left out),
+ * so a line over 64 MiB + 64 KiB was not written by us. */
+#define GD__JOURNAL_MAX_EXTRA ((size_t)64 << 20)
+#define GD__JOURNAL_MAX_LINE  (GD__JOURNAL_MAX_EXTRA + ((size_t)64 << 10))
 
 struct gd__journal {
 	int fd;
@@ -179,26 +183,36 @@ static int load(gd__journal *j, char *err, size_t errlen)
 	int rc = 0;
 
 	while ((k = read(j->fd, chunk, sizeof(chunk))) > 0) {
-		for (ssize_t i = 0; i < k; i++) {
-			pos++;
-			if (chunk[i] != '\n') {
-				/* a line longer than any record is garbage: keep its start only */
-				if (line.len < 65536 && gd__bytes_append(&line, &chunk[i], 1)) {
-					rc = GD_ENOMEM;
-					goto out;
-				}
-				continue;
+		const char *p = chunk, *end = chunk + k;
+
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t n = (size_t)((nl ? nl : end) - p);
+
+			/* longer than any record the writer makes: garbage, keep its
+			 * start only (it fails the checksum) */
+			if (line.len < GD__JOURNAL_MAX_LINE &&
+			    gd__bytes_append(&line, p,
+			                     GD__MIN(n, GD__JOURNAL_MAX_LINE - line.len))) {
+				rc = GD_ENOMEM;
+				goto out;
 			}
+			pos += (off_t)n;
+			p += n;
+			if (!nl)
+				break;
+			p++; /* the newline */
+			pos++;
 			gd__jrec r;
 			if (gd__journal_parse_line((const char *)line.p, line.len, &r)) {
 				if (j->nidx == cap) {
 					size_t ncap = cap ? cap * 2 : 1024;
-					gd__jrec *n = realloc(j->idx, ncap * sizeof(*n));
-					if (!n) {
+					gd__jrec *nidx = realloc(j->idx, ncap * sizeof(*nidx));
+					if (!nidx) {
 						rc = GD_ENOMEM;
 						goto out;
 					}
-					j->idx = n;
+					j->idx = nidx;
 					cap = ncap;
 				}
 				j->idx[j->nidx++] = r;
@@ -373,7 +387,7 @@ int gd__journal_add(gd__journal *j, const gd_event *ev, int status, const gd_wor
 		/* snprintf-like: a length >= size asks for a larger buffer */
 		size_t xl = extra(extra_user, ev, (char *)j->xbuf.p, j->xbuf.cap);
 
-		if (xl >= j->xbuf.cap && xl < GD_REC_MAX_PAYLOAD &&
+		if (xl >= j->xbuf.cap && xl < GD__JOURNAL_MAX_EXTRA &&
 		    gd__bytes_reserve(&j->xbuf, xl + 1) == 0)
 			xl = extra(extra_user, ev, (char *)j->xbuf.p, j->xbuf.cap);
 		if (xl && xl < j->xbuf.cap) {

@@ -295,11 +295,22 @@ static void executor_died(sup *s, int status)
 	restart(s);
 }
 
-static void on_timeout(sup *s, unsigned k, double start)
+static void read_executor(sup *s);
+
+static void on_timeout(sup *s, uint64_t task_id, double start)
 {
-	pend *t = RING(s, k);
+	unsigned gen = s->gen, k;
 	char msg[96];
 
+	/* results already in the socket are not thrown away with the executor */
+	read_executor(s);
+	if (s->gen != gen || s->ex != EX_RUNNING)
+		return; /* it died meanwhile: handled there */
+	for (k = 0; k < s->count && RING(s, k)->task_id != task_id; k++)
+		;
+	if (k == s->count)
+		return; /* it finished after all */
+	pend *t = RING(s, k);
 	snprintf(msg, sizeof(msg), "timed out after %g s", s->cfg->task_timeout);
 	reap_executor(s, 1);
 	send_msg(s, GD_REC_TIMEOUT, t->task_id, t->attempt,
@@ -675,7 +686,7 @@ expired:
 	if (s->ex == EX_RUNNING) {
 		/* still the same task? (it may have finished just now) */
 		if (k >= 0 && running_task(s, &now) == k && now == start)
-			on_timeout(s, (unsigned)k, start);
+			on_timeout(s, RING(s, (unsigned)k)->task_id, start);
 	} else if (s->ex == EX_STARTING) {
 		char msg[96];
 
@@ -697,11 +708,64 @@ static void begin_cleanup(sup *s)
 	gd__rec_put_hdr(hdr, &r);
 	/* 28 bytes into an empty socket buffer: this does not block */
 	if (send(s->fd, hdr, sizeof(hdr), MSG_NOSIGNAL) != (ssize_t)sizeof(hdr)) {
-		executor_died(s, reap_executor(s, 0));
+		/* it died while idle: nothing to clean up, nothing to restart */
+		char what[160], msg[200];
+
+		gd__describe_status(reap_executor(s, 0), what, sizeof(what));
+		snprintf(msg, sizeof(msg), "cleanup: executor %s before cleanup", what);
+		send_msg(s, GD_REC_CLEANUP_FAIL, 0, 0, 0, 0, msg);
+		flush_out(s);
 		return;
 	}
 	s->ex = EX_CLEANING;
 	s->ex_deadline = limit > 0 ? gd_now() + limit : 0;
+}
+
+/* Send one small record now, without the supervisor's buffers (which may
+ * be what failed). */
+static void send_now(MPI_Comm comm, int wid, uint8_t type, const char *msg)
+{
+	uint8_t buf[GD_REC_HDR + 256];
+	size_t n = msg ? strnlen(msg, 256) : 0;
+	gd__rec r = {.type = type, .worker = (uint32_t)wid, .len = (uint32_t)n};
+
+	gd__rec_put_hdr(buf, &r);
+	if (n)
+		memcpy(buf + GD_REC_HDR, msg, n);
+	MPI_Send(buf, (int)(GD_REC_HDR + n), MPI_BYTE, 0, GD__TAG, comm);
+}
+
+/* A worker that cannot go on still leaves only when rank 0 says so: rank 0
+ * may have sends to it in flight that complete only when received, and it
+ * counts on a BYE.  Drop everything until STOP or ABORT. */
+static void linger(MPI_Comm comm)
+{
+	unsigned idle = 0;
+
+	for (;;) {
+		MPI_Message m;
+		MPI_Status st;
+		int flag = 0, count = 0;
+		uint8_t small[GD_REC_HDR], *p;
+
+		if (MPI_Improbe(0, GD__TAG, comm, &flag, &m, &st) != MPI_SUCCESS)
+			return;
+		if (!flag) {
+			gd__backoff(&idle, 20, 0);
+			continue;
+		}
+		idle = 0;
+		MPI_Get_count(&st, MPI_BYTE, &count);
+		p = count > (int)sizeof(small) ? malloc((size_t)count) : small;
+		/* without memory, a short receive still takes the message off */
+		MPI_Mrecv(p ? p : small, p ? count : (int)sizeof(small), MPI_BYTE, &m,
+		          MPI_STATUS_IGNORE);
+		int type = count > 0 ? (p ? p[0] : small[0]) : 0;
+		if (p && p != small)
+			free(p);
+		if (type == GD_REC_STOP || type == GD_REC_ABORT)
+			return;
+	}
 }
 
 int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *cfg, int local_index,
@@ -721,8 +785,15 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	for (int k = 0; k < 4; k++)
 		sigaction(stop_sigs[k], &ign, &old[k]);
 	rc = sup_init(&s, comm, cls, cfg);
-	if (rc)
+	if (rc) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "worker cannot start: %s", gd_strerror(rc));
+		send_now(comm, s.wid, GD_REC_SETUP_FAIL, why);
+		linger(comm);
+		send_now(comm, s.wid, GD_REC_BYE, NULL);
 		goto out_free;
+	}
 	if (cfg->placement) {
 		gd__place_req req = {.local_index = local_index,
 		                     .local_workers = local_workers,
@@ -810,8 +881,20 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	}
 	if (s.ex != EX_NONE)
 		reap_executor(&s, 1);
-	send_rec(&s, GD_REC_BYE, 0, 0, 0, NULL, 0, 0);
-	flush_out(&s);
+	if (s.err && !s.stop && !s.abort) {
+		char why[128];
+
+		MPI_Waitall(2, s.req, MPI_STATUSES_IGNORE);
+		snprintf(why, sizeof(why), "worker failed: %s", gd_strerror(s.err));
+		gd__log(s.rank, "worker %d: %s", s.wid, why);
+		if (!s.retired)
+			send_now(comm, s.wid, GD_REC_SETUP_FAIL, why);
+		linger(comm);
+		send_now(comm, s.wid, GD_REC_BYE, NULL);
+	} else {
+		send_rec(&s, GD_REC_BYE, 0, 0, 0, NULL, 0, 0);
+		flush_out(&s);
+	}
 	rc = s.err;
 out_free:
 	sup_free(&s);

@@ -86,9 +86,13 @@ static int t_process(gd_worker *w, const gd_task *t, gd_result *r)
 	return gd_result_set(r, out, strlen(out));
 }
 
+static int slow_cleanup;
+
 static int t_cleanup(gd_worker *w)
 {
 	(void)w;
+	if (slow_cleanup)
+		sleep(15); /* a hung cleanup(): only ABORT ends it */
 	return 0;
 }
 
@@ -555,6 +559,91 @@ static void sc_journal(seen *s, gd_config *cfg, int resume)
 	gd_stats_free(&st);
 }
 
+/* W = 1 and a retry: the worker whose task failed must not starve (it once
+ * left the hungry list when the retry held the only free slot). */
+static void sc_retry_w1(seen *s, gd_config *cfg)
+{
+	static const char *kinds[31] = {"flaky"};
+	gen g = {.n = 31, .kinds = kinds, .nkinds = 31};
+	gd_stats st;
+	int rc;
+
+	for (int i = 1; i < 31; i++)
+		kinds[i] = "nap";
+	cfg->window = 1;
+	cfg->retries = 1;
+	rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		for (int i = 0; i < st.n_workers; i++)
+			CHECK(st.workers[i].completed >= 5); /* both keep working */
+		printf("retry_w1: completed per worker %llu / %llu\n",
+		       (unsigned long long)st.workers[0].completed,
+		       (unsigned long long)st.workers[1].completed);
+	}
+	gd_stats_free(&st);
+}
+
+/* A generator error: tasks waiting for a retry still run. */
+static void sc_generator_error_retry(seen *s, gd_config *cfg)
+{
+	static const char *kinds[] = {"flaky"};
+	gen g = {.n = 10, .kinds = kinds, .nkinds = 1, .fail_after = 1};
+	gd_stats st;
+	int rc;
+
+	cfg->retries = 1;
+	rc = run(s, &g, cfg, &st);
+	CHECK(rc == GD_EGENERATOR);
+	if (g_rank == 0) {
+		every_task_once(s, 1);
+		CHECK(st.completed == 1 && st.retried == 1 && st.not_done == 0);
+	}
+	gd_stats_free(&st);
+}
+
+/* Stop now while the workers are in a cleanup() that hangs: ABORT follows
+ * the STOP and ends it (15 s otherwise). */
+static int stop_when_done(void *user)
+{
+	static double done_at;
+	seen *s = user;
+
+	if (s->g->reported < s->g->n)
+		return 0;
+	if (!done_at)
+		done_at = gd_now();
+	/* late enough that STOP went out and cleanup() is running */
+	return gd_now() - done_at > 0.3 ? 2 : 0;
+}
+
+static void sc_stop_in_cleanup(seen *s, gd_config *cfg)
+{
+	gen g = {.n = 4};
+	gd_callbacks cb = {.on_success = cb_success,
+	                   .on_exit = cb_exit,
+	                   .poll_stop = stop_when_done,
+	                   .user = s};
+	gd_stats st;
+	int rc;
+
+	slow_cleanup = 1;
+	s->g = &g;
+	cfg->ui = GD_UI_NONE;
+	rc = gd_run(MPI_COMM_WORLD, &test_class, next_task, &g, &cb, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(s->exits == 1);
+		every_task_once(s, 4);
+		/* far below the 15 s a cleanup() would take: it was cut short */
+		CHECK(st.elapsed_s < 10);
+		printf("stop_in_cleanup: rc %d after %.2f s, %llu completed, %llu not done\n", rc,
+		       st.elapsed_s, (unsigned long long)st.completed,
+		       (unsigned long long)st.not_done);
+	}
+	gd_stats_free(&st);
+}
+
 static void sc_inline(seen *s, gd_config *cfg)
 {
 	cfg->isolation = GD_ISOLATE_NONE;
@@ -600,6 +689,12 @@ int main(int argc, char **argv)
 		sc_journal(&s, &cfg, 0);
 	else if (!strcmp(sc, "journal_resume"))
 		sc_journal(&s, &cfg, 1);
+	else if (!strcmp(sc, "retry_w1"))
+		sc_retry_w1(&s, &cfg);
+	else if (!strcmp(sc, "generator_error_retry"))
+		sc_generator_error_retry(&s, &cfg);
+	else if (!strcmp(sc, "stop_in_cleanup"))
+		sc_stop_in_cleanup(&s, &cfg);
 	else if (!strcmp(sc, "inline"))
 		sc_inline(&s, &cfg);
 	else {

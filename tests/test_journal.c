@@ -180,6 +180,45 @@ static void test_parse_rejects_damage(void)
 	unlink(path);
 }
 
+/* A record with 70 kB of extra members is whole, not "damaged" or "torn". */
+static size_t big_extra(void *user, const gd_event *ev, char *buf, size_t size)
+{
+	size_t n = 70000 + 10;
+
+	(void)user;
+	(void)ev;
+	if (n >= size)
+		return n; /* asks for more room */
+	memcpy(buf, "\"big\":\"", 7);
+	memset(buf + 7, 'x', n - 8);
+	buf[n - 1] = '"';
+	return n;
+}
+
+static void test_long_record(void)
+{
+	gd__journal *j;
+	gd_worker_stats r = row();
+	gd_event ev = {.task_id = 5, .attempt = 1, .message = "", .task_data = "t", .task_len = 1};
+	char err[256];
+	size_t len;
+
+	fresh_path();
+	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_add(j, &ev, GD_JS_OK, &r, big_extra, NULL), 0);
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+	free(slurp(&len));
+	CU_ASSERT_EQUAL_FATAL(
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(gd__journal_loaded(j), 1);
+	CU_ASSERT_EQUAL(gd__journal_check(j, 5, "t", 1, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
+	struct stat sb;
+	CU_ASSERT_EQUAL(stat(path, &sb), 0);
+	CU_ASSERT(sb.st_size > 70000); /* nothing was cut off */
+	unlink(path);
+}
+
 static void test_json_strings(void)
 {
 	gd__bytes b = {0};
@@ -208,6 +247,7 @@ int main(void)
 	CU_add_test(s, "torn tail", test_torn_tail);
 	CU_add_test(s, "damaged lines", test_parse_rejects_damage);
 	CU_add_test(s, "JSON strings", test_json_strings);
+	CU_add_test(s, "a 70 kB record", test_long_record);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures();
