@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -244,8 +246,14 @@ static void write_all(int fd, const uint8_t *p, size_t n)
  * MPI's handlers for SIGSEGV & co. (they would print its backtrace for a
  * crash of the user's code), blocked signals, and every inherited fd but
  * stdio and the socket. */
-static int child_reset(int fd, pid_t parent)
+static int cmp_int(const void *a, const void *b)
 {
+	return *(const int *)a - *(const int *)b;
+}
+
+static int child_reset(const gd__exec *x, int fd, pid_t parent)
+{
+	int keep[66], n = 0, from = 3;
 	sigset_t none;
 
 	for (int sig = 1; sig < NSIG; sig++)
@@ -259,14 +267,55 @@ static int child_reset(int fd, pid_t parent)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(0);
-	if (fd != 3) {
-		if (dup2(fd, 3) < 0)
-			_exit(1);
-		close(fd);
+	/* close every inherited fd but the socket and the task buffers (all
+	 * close-on-exec: a program a task runs gets none of them) */
+	keep[n++] = fd;
+	for (unsigned i = 0; i < x->n_shm && n < 66; i++)
+		if (x->shm_fd[i] >= 0)
+			keep[n++] = x->shm_fd[i];
+	qsort(keep, (size_t)n, sizeof(int), cmp_int);
+	for (int i = 0; i < n; i++) {
+		if (keep[i] > from)
+			close_range((unsigned)from, (unsigned)keep[i] - 1, 0);
+		from = keep[i] + 1;
 	}
-	close_range(4, ~0U, 0);
-	fcntl(3, F_SETFD, FD_CLOEXEC);
-	return 3;
+	close_range((unsigned)from, ~0U, 0);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+/* The payload of a TASK_SHM record, in the executor's mapping of the
+ * supervisor's buffer (mapped again when that buffer has grown).
+ * \return 0 with r->payload / r->len set, or -1. */
+static int shm_task(gd__exec *x, gd__rec *r)
+{
+	gd__rd rd = {r->payload, r->payload + r->len, 0};
+	uint32_t b = gd__rd_u32(&rd);
+	uint64_t off, len;
+	struct stat sb;
+
+	gd__rd_u32(&rd);
+	off = gd__rd_u64(&rd);
+	len = gd__rd_u64(&rd);
+	if (rd.bad || b >= x->n_shm || len > GD_REC_MAX_PAYLOAD || off > SIZE_MAX - len)
+		return -1;
+	if (off + len > x->shm_len[b]) {
+		if (x->shm_map[b])
+			munmap(x->shm_map[b], x->shm_len[b]);
+		x->shm_map[b] = NULL;
+		x->shm_len[b] = 0;
+		if (fstat(x->shm_fd[b], &sb) < 0 || (uint64_t)sb.st_size < off + len)
+			return -1;
+		void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, x->shm_fd[b], 0);
+		if (m == MAP_FAILED)
+			return -1;
+		x->shm_map[b] = m;
+		x->shm_len[b] = (size_t)sb.st_size;
+	}
+	r->payload = x->shm_map[b] + off;
+	r->len = (uint32_t)len;
+	r->type = GD_REC_TASK;
+	return 0;
 }
 
 static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placement *place, int fd)
@@ -308,6 +357,13 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 				write_all(fd, out.p, out.len);
 				_exit(0);
 			}
+			if (rec.type == GD_REC_TASK_SHM && shm_task(x, &rec) < 0) {
+				dprintf(2,
+				        "gpudispatch: worker %d executor: a bad shared-memory "
+				        "task\n",
+				        x->w.id);
+				_exit(2);
+			}
 			if (rec.type != GD_REC_TASK)
 				continue;
 			double t0 = gd_now();
@@ -320,7 +376,7 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 			if (gd_now() - t0 < 100e-6 && out.len < GD_BATCH_BYTES &&
 			    gd__rec_parse(in.p + start, in.len - start, &next, &used2, err,
 			                  sizeof(err)) == 1 &&
-			    next.type == GD_REC_TASK)
+			    (next.type == GD_REC_TASK || next.type == GD_REC_TASK_SHM))
 				continue;
 			write_all(fd, out.p, out.len);
 			out.len = 0;
@@ -372,7 +428,7 @@ int gd__exec_spawn(gd__exec *x, const gd__placement *place, pid_t *pid, int *fd)
 	}
 	if (p == 0) {
 		close(sv[0]);
-		child_main(x, place, child_reset(sv[1], parent));
+		child_main(x, place, child_reset(x, sv[1], parent));
 	}
 	close(sv[1]);
 	/* also from the parent's side, so that kill(-pid) works at once */

@@ -50,6 +50,12 @@ typedef struct gd__exec {
 	gd_worker w;
 	int set_up;
 	gd__progress *prog; /* NULL when process() runs in the worker rank */
+	/* the supervisor's receive buffers that large tasks arrive in (memfds,
+	 * inherited), and the executor's own mappings of them */
+	const int *shm_fd;
+	unsigned n_shm;
+	uint8_t **shm_map;
+	size_t *shm_len;
 } gd__exec;
 
 /* Run setup; append a READY or SETUP_FAIL record to out.  \return 0 or GD_ENOMEM. */

@@ -29,6 +29,10 @@
 /* Messages are batched up to this size: Open MPI's shared-memory transport
  * leaves the eager protocol at 4096 bytes (NOTES.md), so stay below it. */
 #define GD_BATCH_BYTES 4000u
+/* A task at least this large reaches the executor through shared memory
+ * (one copy less, and no trickle through a socket's ~200 kB buffer). */
+#define GD_SHM_MIN  (64u << 10)
+#define GD_SHM_DESC 24u /* the TASK_SHM payload */
 
 typedef enum gd__rec_type {
 	GD_REC_TASK = 1,     /* r0 -> worker -> executor: run this task */
@@ -44,6 +48,8 @@ typedef enum gd__rec_type {
 	GD_REC_CLEANUP_OK,   /* executor -> worker */
 	GD_REC_CLEANUP_FAIL, /* executor -> worker -> r0: payload = message */
 	GD_REC_BYE,          /* worker -> r0: this worker has left the run */
+	GD_REC_TASK_SHM,     /* worker -> executor: a large task whose payload is in shared
+	                        memory: u32 buffer, u32 0, u64 offset, u64 length */
 	GD_REC__MAX
 } gd__rec_type;
 

@@ -38,7 +38,20 @@ typedef struct pend {
 	int buf;
 	uint64_t task_id;
 	uint16_t attempt;
+	int shm; /* in a shared buffer: the executor gets `desc`, not `rec` */
+	uint8_t desc[GD_REC_HDR + GD_SHM_DESC];
 } pend;
+
+/* What goes down the socket for a held task. */
+static const uint8_t *wire_ptr(const pend *p)
+{
+	return p->shm ? p->desc : p->rec;
+}
+
+static size_t wire_len(const pend *p)
+{
+	return p->shm ? sizeof(p->desc) : p->rec_len;
+}
 
 typedef struct sup {
 	MPI_Comm comm;
@@ -54,6 +67,12 @@ typedef struct sup {
 	gd__bytes *rbuf;
 	int *rrefs;
 	unsigned nrbuf;
+	/* large messages go to shared buffers (memfds) the executor maps */
+	int *shm_fd; /* -1: none */
+	uint8_t **shm_p;
+	size_t *shm_cap;
+	uint8_t **xmap; /* the executor's mappings (its copy after fork) */
+	size_t *xlen;
 
 	/* tasks held, oldest first */
 	pend *ring;
@@ -193,6 +212,10 @@ static int start_executor(sup *s)
 
 	if (s->prog)
 		__atomic_store_n(&s->prog->running, 0, __ATOMIC_RELEASE);
+	if (s->xmap) { /* the new executor has mapped nothing yet */
+		memset(s->xmap, 0, s->nrbuf * sizeof(*s->xmap));
+		memset(s->xlen, 0, s->nrbuf * sizeof(size_t));
+	}
 	rc = gd__exec_spawn(&s->x, s->placed ? &s->place : NULL, &s->pid, &s->fd);
 
 	if (rc)
@@ -440,8 +463,8 @@ static void write_executor(sup *s)
 		pend *p = RING(s, i);
 		size_t off = i == s->wr ? s->wr_off : 0;
 
-		iov[n].iov_base = (void *)(p->rec + off);
-		iov[n].iov_len = p->rec_len - off;
+		iov[n].iov_base = (void *)(wire_ptr(p) + off);
+		iov[n].iov_len = wire_len(p) - off;
 		n++;
 	}
 	if (!n)
@@ -454,7 +477,7 @@ static void write_executor(sup *s)
 	size_t left = (size_t)k;
 	while (left && s->wr < s->count) {
 		pend *p = RING(s, s->wr);
-		size_t rest = p->rec_len - s->wr_off;
+		size_t rest = wire_len(p) - s->wr_off;
 
 		if (left < rest) {
 			s->wr_off += left;
@@ -471,6 +494,7 @@ static void write_executor(sup *s)
 typedef struct rctx {
 	sup *s;
 	int buf;
+	const uint8_t *shm; /* the shared buffer the message is in, NULL = heap */
 	char err[160];
 } rctx;
 
@@ -495,6 +519,19 @@ static int from_rank0(void *ctx, const gd__rec *r)
 		p->buf = c->buf;
 		p->task_id = r->task_id;
 		p->attempt = r->attempt;
+		p->shm = c->shm != NULL && r->len >= GD_SHM_MIN;
+		if (p->shm) {
+			gd__rec d = *r;
+			uint8_t *q = p->desc + GD_REC_HDR;
+
+			d.type = GD_REC_TASK_SHM;
+			d.len = GD_SHM_DESC;
+			gd__rec_put_hdr(p->desc, &d);
+			gd__pack_u32(&q, (uint32_t)c->buf);
+			gd__pack_u32(&q, 0);
+			gd__pack_u64(&q, (uint64_t)(r->payload - c->shm));
+			gd__pack_u64(&q, r->len);
+		}
 		s->count++;
 		s->rrefs[c->buf]++;
 		return 0;
@@ -510,6 +547,32 @@ static int from_rank0(void *ctx, const gd__rec *r)
 		         gd__rec_type_name(r->type));
 		return GD_EPROTO;
 	}
+}
+
+/* Shared buffer b holds at least n bytes (it is free: nothing points into
+ * it).  \return 1, or 0 when there is none (the socket carries the task). */
+static int shm_reserve(sup *s, unsigned b, size_t n)
+{
+	size_t cap;
+	void *m;
+
+	if (!s->shm_fd || s->shm_fd[b] < 0)
+		return 0;
+	if (s->shm_cap[b] >= n)
+		return 1;
+	cap = (n + n / 4 + 4095) & ~(size_t)4095;
+	if (s->shm_p[b])
+		munmap(s->shm_p[b], s->shm_cap[b]);
+	s->shm_p[b] = NULL;
+	s->shm_cap[b] = 0;
+	if (ftruncate(s->shm_fd[b], (off_t)cap) < 0)
+		return 0;
+	m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, s->shm_fd[b], 0);
+	if (m == MAP_FAILED)
+		return 0;
+	s->shm_p[b] = m;
+	s->shm_cap[b] = cap;
+	return 1;
 }
 
 /* Receive every message rank 0 has sent.  \return 1 if any arrived. */
@@ -533,6 +596,20 @@ static int recv_rank0(sup *s)
 		MPI_Get_count(&st, MPI_BYTE, &count);
 		for (b = 0; b < s->nrbuf && s->rrefs[b]; b++)
 			;
+		if (b < s->nrbuf && count >= (int)GD_SHM_MIN && shm_reserve(s, b, (size_t)count)) {
+			MPI_Mrecv(s->shm_p[b], count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+			rctx c = {.s = s, .buf = (int)b, .shm = s->shm_p[b]};
+			if (gd__msg_foreach(s->shm_p[b], (size_t)count, from_rank0, &c, c.err,
+			                    sizeof(c.err))) {
+				char why[256];
+
+				snprintf(why, sizeof(why), "malformed message from rank 0: %s",
+				         c.err);
+				gd__log(s->rank, "worker %d: %s", s->wid, why);
+				retire(s, why);
+			}
+			continue;
+		}
 		if (b == s->nrbuf || gd__bytes_reserve(&s->rbuf[b], (size_t)count + 1)) {
 			/* cannot happen while rank 0 keeps to the window */
 			gd__log(s->rank, "worker %d: no receive buffer for a %d-byte message",
@@ -633,6 +710,24 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 		s->prog = p;
 		s->x.prog = p;
 	}
+	if (cfg->isolation != GD_ISOLATE_NONE) {
+		s->shm_fd = malloc(s->nrbuf * sizeof(int));
+		s->shm_p = calloc(s->nrbuf, sizeof(*s->shm_p));
+		s->shm_cap = calloc(s->nrbuf, sizeof(size_t));
+		s->xmap = calloc(s->nrbuf, sizeof(*s->xmap));
+		s->xlen = calloc(s->nrbuf, sizeof(size_t));
+		for (unsigned b = 0; s->shm_fd && b < s->nrbuf; b++)
+			s->shm_fd[b] = -1;
+		if (!s->shm_fd || !s->shm_p || !s->shm_cap || !s->xmap || !s->xlen)
+			return GD_ENOMEM;
+		/* without memfds (an old kernel), large tasks take the socket */
+		for (unsigned b = 0; b < s->nrbuf; b++)
+			s->shm_fd[b] = memfd_create("gpudispatch-task", MFD_CLOEXEC);
+		s->x.shm_fd = s->shm_fd;
+		s->x.n_shm = s->nrbuf;
+		s->x.shm_map = s->xmap;
+		s->x.shm_len = s->xlen;
+	}
 	s->ring = calloc(s->cap, sizeof(*s->ring));
 	s->rbuf = calloc(s->nrbuf, sizeof(*s->rbuf));
 	s->rrefs = calloc(s->nrbuf, sizeof(*s->rrefs));
@@ -649,6 +744,17 @@ static void sup_free(sup *s)
 	gd__bytes_free(&s->out[0]);
 	gd__bytes_free(&s->out[1]);
 	gd__bytes_free(&s->in);
+	for (unsigned b = 0; s->shm_fd && b < s->nrbuf; b++) {
+		if (s->shm_p && s->shm_p[b])
+			munmap(s->shm_p[b], s->shm_cap[b]);
+		if (s->shm_fd[b] >= 0)
+			close(s->shm_fd[b]);
+	}
+	free(s->shm_fd);
+	free(s->shm_p);
+	free(s->shm_cap);
+	free(s->xmap);
+	free(s->xlen);
 	free(s->ring);
 	free(s->rbuf);
 	free(s->rrefs);
@@ -726,7 +832,7 @@ static void begin_cleanup(sup *s)
 static void send_now(MPI_Comm comm, int wid, uint8_t type, const char *msg)
 {
 	uint8_t buf[GD_REC_HDR + 256];
-	size_t n = msg ? strnlen(msg, 256) : 0;
+	size_t n = msg ? GD__MIN(strlen(msg), (size_t)256) : 0;
 	gd__rec r = {.type = type, .worker = (uint32_t)wid, .len = (uint32_t)n};
 
 	gd__rec_put_hdr(buf, &r);

@@ -109,6 +109,7 @@ typedef struct gen {
 	int nkinds;
 	int fail_after; /* return -1 after this many, 0 = never */
 	size_t *sizes;  /* echo payload sizes, NULL = text tasks */
+	int segv_every; /* with sizes: every Nth task (from the 2nd) crashes its executor */
 	/* the credit window: produced - reported <= workers * W at every call */
 	long max_ahead;
 	long reported;
@@ -138,6 +139,8 @@ static int next_task(void *state, gd_buf *task)
 		if (!p)
 			return -1;
 		fill_pattern(p, n, (uint64_t)g->made);
+		if (g->segv_every && g->made % g->segv_every == 1 && n >= 4)
+			memcpy(p, "segv", 4);
 	} else {
 		const char *k = g->kinds ? g->kinds[g->made % g->nkinds] : "ok";
 		gd_buf_set(task, k, strlen(k));
@@ -420,6 +423,31 @@ static void sc_big(seen *s, gd_config *cfg)
 	gd_stats_free(&st);
 }
 
+/* Large tasks (shared memory to the executor) across executor crashes: the
+ * new executor maps the buffers again and every echo comes back intact. */
+static void sc_big_crash(seen *s, gd_config *cfg)
+{
+	static size_t sizes[24];
+	gen g = {.n = 24, .sizes = sizes, .segv_every = 4};
+	gd_stats st;
+	int rc;
+
+	for (int i = 0; i < 24; i++)
+		sizes[i] = (size_t)(100000 + 70000 * (i % 5)); /* above the shared-memory size */
+	cfg->window = 3;
+	rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		for (int i = 0; i < g.n; i++)
+			CHECK(s->kind[i] == (i % 4 == 1 ? 'e' : 's'));
+		CHECK(strstr(s->msg[1], "killed by signal 11") != NULL);
+		CHECK(s->size_bad == 0);
+		CHECK(st.completed == 18 && st.failed == 6);
+	}
+	gd_stats_free(&st);
+}
+
 static void sc_generator_error(seen *s, gd_config *cfg)
 {
 	gen g = {.n = 100, .fail_after = 30};
@@ -689,6 +717,8 @@ int main(int argc, char **argv)
 		sc_journal(&s, &cfg, 0);
 	else if (!strcmp(sc, "journal_resume"))
 		sc_journal(&s, &cfg, 1);
+	else if (!strcmp(sc, "big_crash"))
+		sc_big_crash(&s, &cfg);
 	else if (!strcmp(sc, "retry_w1"))
 		sc_retry_w1(&s, &cfg);
 	else if (!strcmp(sc, "generator_error_retry"))
