@@ -141,9 +141,7 @@ int gd__run_core(MPI_Comm user_comm, const gd_worker_class *cls, gd_generator_fn
 	MPI_Comm comm;
 	int rank, rc, local_index = -1, local_workers = 0, placement;
 
-	rc = check_all(user_comm, cls, gen, cb, cfg);
-	if (rc)
-		return rc;
+	/* the arguments were checked by gd_run(), the only way in */
 	memset(&st, 0, sizeof(st));
 	memset(&wcfg, 0, sizeof(wcfg));
 	if (MPI_Comm_dup(user_comm, &comm) != MPI_SUCCESS)

@@ -8,7 +8,8 @@
 /* The one tag of every message on the library's duplicated communicator. */
 #define GD__TAG 1
 
-/** gd_run() without any user interface (the core). */
+/** gd_run() without any user interface (the core); its arguments have
+ * been checked (collectively) by gd_run(). */
 int gd__run_core(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
                  const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats);
 

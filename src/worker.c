@@ -239,11 +239,14 @@ static int reap_executor(sup *s, int force)
 	s->fd = -1;
 	if (!force) {
 		/* it closed the socket: give it a moment to exit by itself */
-		for (int i = 0; i < 200; i++) {
+		/* 10 us, doubling to 10 ms: about 200 ms in all */
+		for (long ns = 10000, waited = 0; waited < 200000000; waited += ns) {
 			if (waitpid(s->pid, &status, WNOHANG) == s->pid)
 				goto reaped;
-			struct timespec ts = {0, 1000000};
+			struct timespec ts = {0, ns};
 			nanosleep(&ts, NULL);
+			if (ns < 10000000)
+				ns *= 2;
 		}
 	}
 	kill(-s->pid, SIGKILL);
