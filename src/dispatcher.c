@@ -67,9 +67,10 @@ typedef struct disp {
 	wk *w;
 	batch *batches; /* buffers made on first use */
 	int nbatches;
-	int *bfree; /* free batch buffers, a stack */
+	int *bfree; /* free batch buffers (made), a stack */
 	int nbfree;
-	int *bfly; /* batches being sent, oldest first */
+	int nalloc; /* batches[0 .. nalloc) have their buffer */
+	int *bfly;  /* batches being sent, oldest first */
 	int fly_head, fly_count;
 	double now;        /* the clock, read once per loop */
 	double avg_task_s; /* running mean of the tasks' run time */
@@ -290,28 +291,34 @@ static int generate(disp *d)
 
 /* ------------------------------------------------------------ sending */
 
-/* A free batch buffer, or NULL.  Sends complete in order, so only the
- * oldest one in flight is tested: one MPI_Test, whatever the number of
- * workers. */
+/* A free batch buffer, or NULL.  Sends are tested only when no buffer is
+ * free (a test that fails runs MPI's progress engine, and with many workers
+ * the oldest send is often to a worker that has not taken it yet); a new
+ * buffer is made only when none of the sent ones has completed. */
 static batch *get_batch(disp *d)
 {
-	while (d->fly_count) {
-		int b = d->bfly[d->fly_head], flag = 0;
+	if (!d->nbfree) {
+		while (d->fly_count) {
+			int b = d->bfly[d->fly_head], flag = 0;
 
-		MPI_Test(&d->batches[b].req, &flag, MPI_STATUS_IGNORE);
-		if (!flag)
-			break;
-		d->fly_head = (d->fly_head + 1) % d->nbatches;
-		d->fly_count--;
-		d->bfree[d->nbfree++] = b;
+			MPI_Test(&d->batches[b].req, &flag, MPI_STATUS_IGNORE);
+			if (!flag)
+				break;
+			d->fly_head = (d->fly_head + 1) % d->nbatches;
+			d->fly_count--;
+			d->bfree[d->nbfree++] = b;
+		}
+	}
+	if (!d->nbfree && d->nalloc < d->nbatches) {
+		batch *bt = &d->batches[d->nalloc];
+
+		if (!(bt->p = malloc(GD_BATCH_BYTES)))
+			return NULL;
+		d->bfree[d->nbfree++] = d->nalloc++;
 	}
 	if (!d->nbfree)
 		return NULL;
-	batch *bt = &d->batches[d->bfree[d->nbfree - 1]];
-	if (!bt->p && !(bt->p = malloc(GD_BATCH_BYTES)))
-		return NULL;
-	d->nbfree--;
-	return bt;
+	return &d->batches[d->bfree[--d->nbfree]];
 }
 
 static int send_one(disp *d, int i, slot *s)
@@ -826,8 +833,6 @@ static int setup(disp *d)
 	d->bfly = calloc((size_t)d->nbatches, sizeof(int));
 	if (!d->bfree || !d->bfly)
 		return GD_ENOMEM;
-	for (int i = 0; i < d->nbatches; i++)
-		d->bfree[d->nbfree++] = d->nbatches - 1 - i;
 	d->st->n_workers = d->nw;
 	d->pending = d->nw;
 	return 0;
