@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -85,6 +86,7 @@ typedef struct sup {
 	int ex;
 	pid_t pid;
 	int fd;
+	int pidfd;          /* readable once the executor has exited; -1 without pidfds */
 	double ex_deadline; /* setup / cleanup deadline, 0 = none */
 	gd__bytes in;
 	uint32_t restarts;
@@ -222,6 +224,8 @@ static int start_executor(sup *s)
 		return rc;
 	s->ex = EX_STARTING;
 	s->gen++;
+	/* its exit is seen even when a process it forked keeps the socket open */
+	s->pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
 	s->in.len = 0;
 	s->ex_deadline = s->cfg->setup_timeout > 0 ? gd_now() + s->cfg->setup_timeout : 0;
 	rewind_writes(s);
@@ -237,6 +241,10 @@ static int reap_executor(sup *s, int force)
 		return 0;
 	close(s->fd);
 	s->fd = -1;
+	if (s->pidfd >= 0) {
+		close(s->pidfd);
+		s->pidfd = -1;
+	}
 	if (!force) {
 		/* it closed the socket: give it a moment to exit by itself */
 		/* 10 us, doubling to 10 ms: about 200 ms in all */
@@ -699,6 +707,7 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 	s->cap = cfg->window;
 	s->nrbuf = cfg->window + 2;
 	s->fd = -1;
+	s->pidfd = -1;
 	s->req[0] = s->req[1] = MPI_REQUEST_NULL;
 	s->x.cls = cls;
 	s->x.args = &cfg->args;
@@ -770,11 +779,13 @@ static void sup_free(sup *s)
 static int wait_executor(sup *s)
 {
 	double deadline = s->ex_deadline, now = gd_now(), start = 0;
-	struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
-	int ms = POLL_CAP_MS, k = -1;
+	struct pollfd pfd[2] = {{.fd = s->fd, .events = POLLIN},
+	                        {.fd = s->pidfd, .events = POLLIN}};
+	int ms = POLL_CAP_MS, k = -1, nfds = s->pidfd >= 0 ? 2 : 1;
+	unsigned gen = s->gen;
 
 	if (s->ex == EX_RUNNING && s->wr < s->count)
-		pfd.events |= POLLOUT;
+		pfd[0].events |= POLLOUT;
 	if (s->ex == EX_RUNNING && s->cfg->task_timeout > 0 && (k = running_task(s, &start)) >= 0)
 		deadline = start + s->cfg->task_timeout;
 	if (deadline > 0) {
@@ -782,11 +793,19 @@ static int wait_executor(sup *s)
 			goto expired;
 		ms = (int)GD__MIN((double)ms, (deadline - now) * 1e3 + 1);
 	}
-	if (poll(&pfd, 1, ms) > 0) {
-		if (pfd.revents & POLLOUT)
+	if (poll(pfd, (nfds_t)nfds, ms) > 0) {
+		if (pfd[0].revents & POLLOUT)
 			write_executor(s);
-		if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
 			read_executor(s);
+		/* the executor exited, but no EOF came: a process it forked
+		 * without exec holds the socket.  Take what it wrote, then
+		 * handle its death (the reap kills its process group). */
+		if (nfds == 2 && (pfd[1].revents & POLLIN) && s->gen == gen && s->ex != EX_NONE) {
+			read_executor(s);
+			if (s->gen == gen && s->ex != EX_NONE)
+				executor_died(s, reap_executor(s, 0));
+		}
 		return 1;
 	}
 	if (deadline == 0 || gd_now() < deadline)

@@ -68,6 +68,14 @@ static int t_process(gd_worker *w, const gd_task *t, gd_result *r)
 		for (volatile unsigned long i = 0;; i++)
 			;
 	}
+	if (t->len >= 9 && memcmp(s, "forkcrash", 9) == 0) {
+		/* a child forked without exec keeps the executor's socket open */
+		if (fork() == 0) {
+			sleep(60);
+			_exit(0);
+		}
+		raise(SIGSEGV);
+	}
 	if (t->len >= 4 && memcmp(s, "segv", 4) == 0)
 		raise(SIGSEGV);
 	if (t->len >= 5 && memcmp(s, "abort", 5) == 0)
@@ -462,6 +470,28 @@ static void sc_big_crash(seen *s, gd_config *cfg)
 	gd_stats_free(&st);
 }
 
+/* A crash while a child of the task holds the executor's socket: no EOF
+ * comes, the executor's exit is seen all the same, and no timeout is set. */
+static void sc_fork_crash(seen *s, gd_config *cfg)
+{
+	static const char *kinds[] = {"ok", "forkcrash", "ok", "ok"};
+	gen g = {.n = 8, .kinds = kinds, .nkinds = 4};
+	gd_stats st;
+	int rc;
+
+	rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		CHECK(s->kind[1] == 'e' && strstr(s->msg[1], "killed by signal 11") != NULL);
+		CHECK(s->kind[5] == 'e' && strstr(s->msg[5], "killed by signal 11") != NULL);
+		CHECK(st.completed == 6);
+		/* far below the 60 s the forked child would keep the socket */
+		CHECK(st.elapsed_s < 30);
+	}
+	gd_stats_free(&st);
+}
+
 static void sc_generator_error(seen *s, gd_config *cfg)
 {
 	gen g = {.n = 100, .fail_after = 30};
@@ -731,6 +761,8 @@ int main(int argc, char **argv)
 		sc_journal(&s, &cfg, 0);
 	else if (!strcmp(sc, "journal_resume"))
 		sc_journal(&s, &cfg, 1);
+	else if (!strcmp(sc, "fork_crash"))
+		sc_fork_crash(&s, &cfg);
 	else if (!strcmp(sc, "big_crash"))
 		sc_big_crash(&s, &cfg);
 	else if (!strcmp(sc, "retry_w1"))
