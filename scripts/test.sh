@@ -33,7 +33,7 @@ stage() { # name command...
 GD_DEPS_EXTRA="clang ${GD_DEPS_EXTRA:-}" bash scripts/install-deps.sh || { echo "cannot install dependencies"; exit 1; }
 
 build_main() {
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGD_WERROR=ON >build-configure.log &&
+	mkdir -p build && cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGD_WERROR=ON >build/configure.log &&
 		cmake --build build -j"$JOBS"
 }
 run_ctest() {
@@ -58,8 +58,8 @@ sanitizers() (
 	export ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0
 	export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGD_SANITIZE=ON -DGD_BUILD_BENCH=OFF \
-		>build-asan-configure.log &&
+	mkdir -p build-asan && cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGD_SANITIZE=ON -DGD_BUILD_BENCH=OFF \
+		>build-asan/configure.log &&
 		cmake --build build-asan -j"$JOBS" &&
 		(cd build-asan &&
 			ctest --output-on-failure -j"$JOBS" --timeout 300 -L unit &&
