@@ -41,7 +41,6 @@ typedef struct wk {
 	int *ring;      /* slots held, oldest first */
 	unsigned head, count;
 	double last_done;
-	int hello;
 } wk;
 
 typedef struct batch {
@@ -652,7 +651,6 @@ static int on_record(void *ctx, const gd__rec *r)
 		row->pid = h.pid;
 		gd__strlcpy(row->host, h.host, sizeof(row->host));
 		row->gpu = h.gpu;
-		d->w[i].hello = 1;
 		if (h.note[0])
 			gd__strlcpy(row->message, h.note, sizeof(row->message));
 		if (h.warning[0]) {

@@ -144,7 +144,7 @@ int gd__exec_setup(gd__exec *x, gd__bytes *out)
 	return append_msg(out, &rec, "setup() returned %d", rc);
 }
 
-int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out)
+int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out, double *elapsed_s)
 {
 	gd_task t = {.id = task->task_id,
 	             .attempt = task->attempt,
@@ -170,7 +170,8 @@ int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out)
 	rc = x->cls->process(&x->w, &t, &r);
 	if (x->prog)
 		__atomic_store_n(&x->prog->running, 0, __ATOMIC_RELEASE);
-	rec.aux = (uint64_t)((gd_now() - t0) * 1e6);
+	*elapsed_s = gd_now() - t0;
+	rec.aux = (uint64_t)(*elapsed_s * 1e6);
 	if (r.too_big) {
 		out->len = r.hdr;
 		rec.type = GD_REC_ERROR;
@@ -366,14 +367,14 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 			}
 			if (rec.type != GD_REC_TASK)
 				continue;
-			double t0 = gd_now();
-			if (gd__exec_task(x, &rec, &out))
+			double took;
+			if (gd__exec_task(x, &rec, &out, &took))
 				_exit(1);
 			/* Results of tiny tasks go out in batches: one write (and one
 			 * wake-up of the supervisor) for many.  Only while the next
 			 * task is already here, so nothing waits on a read; the
 			 * supervisor follows the running task in the shared page. */
-			if (gd_now() - t0 < 100e-6 && out.len < GD_BATCH_BYTES &&
+			if (took < 100e-6 && out.len < GD_BATCH_BYTES &&
 			    gd__rec_parse(in.p + start, in.len - start, &next, &used2, err,
 			                  sizeof(err)) == 1 &&
 			    (next.type == GD_REC_TASK || next.type == GD_REC_TASK_SHM))

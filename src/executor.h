@@ -60,8 +60,9 @@ typedef struct gd__exec {
 
 /* Run setup; append a READY or SETUP_FAIL record to out.  \return 0 or GD_ENOMEM. */
 int gd__exec_setup(gd__exec *x, gd__bytes *out);
-/* Run one task; append its SUCCESS or ERROR record to out.  \return 0 or GD_ENOMEM. */
-int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out);
+/* Run one task; append its SUCCESS or ERROR record to out and set
+ * *elapsed_s to its run time.  \return 0 or GD_ENOMEM. */
+int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out, double *elapsed_s);
 /* Run cleanup; append CLEANUP_OK or CLEANUP_FAIL.  \return 0 or GD_ENOMEM. */
 int gd__exec_cleanup(gd__exec *x, gd__bytes *out);
 

@@ -98,7 +98,7 @@ typedef struct sup {
 	int cur;
 
 	int ready_sent;
-	int stop, abort, retired, done;
+	int stop, abort, retired;
 	int err;
 } sup;
 
@@ -656,14 +656,14 @@ static void run_inline(sup *s)
 		pend *p = RING(s, 0);
 		gd__rec r;
 		size_t used;
-		double t0 = gd_now();
+		double took = 0;
 
 		gd__rec_parse(p->rec, p->rec_len, &r, &used, err, sizeof(err));
-		if (gd__exec_task(&s->x, &r, outbuf(s)))
+		if (gd__exec_task(&s->x, &r, outbuf(s), &took))
 			s->err = GD_ENOMEM;
 		pop_head(s);
 		/* long tasks report at once; tiny ones in batches */
-		if (++since_flush >= batch || gd_now() - t0 > 100e-6 ||
+		if (++since_flush >= batch || took > 100e-6 ||
 		    s->out[s->cur].len > GD_BATCH_BYTES) {
 			flush_out(s);
 			since_flush = 0;
@@ -962,7 +962,7 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 		retire(&s, err);
 	}
 
-	while (!s.done && !s.err) {
+	while (!s.err) {
 		int busy = recv_rank0(&s);
 
 		if (s.abort) {
