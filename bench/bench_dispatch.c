@@ -110,9 +110,10 @@ static int parse(int argc, char **argv, opts *o)
 }
 
 /* What every rank reports: peak RSS (KiB) and CPU seconds, its own and its
- * reaped children's (the executor). */
+ * reaped children's (the executor), and its context switches during the run
+ * (voluntary + involuntary: a sched_yield() that gives the core away counts). */
 typedef struct usage_row {
-	double maxrss_kb, cpu_s, child_maxrss_kb, child_cpu_s;
+	double maxrss_kb, cpu_s, child_maxrss_kb, child_cpu_s, csw;
 } usage_row;
 
 static double cpu_of(const struct rusage *ru)
@@ -159,10 +160,11 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_CHILDREN, &rc1);
 
 	usage_row mine = {(double)ru1.ru_maxrss, cpu_of(&ru1) - cpu_of(&ru0), (double)rc1.ru_maxrss,
-	                  cpu_of(&rc1)};
+	                  cpu_of(&rc1),
+	                  (double)(ru1.ru_nvcsw + ru1.ru_nivcsw - ru0.ru_nvcsw - ru0.ru_nivcsw)};
 	usage_row *all = rank == 0 ? calloc((size_t)size, sizeof(*all)) : NULL;
 
-	MPI_Gather(&mine, 4, MPI_DOUBLE, all, 4, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+	MPI_Gather(&mine, 5, MPI_DOUBLE, all, 5, MPI_DOUBLE, 0, MPI_COMM_WORLD);
 	if (rank == 0) {
 		double busy = 0;
 
@@ -173,19 +175,22 @@ int main(int argc, char **argv)
 		       "\"failed\":%llu,\"payload\":%zu,\"window\":%u,\"isolation\":\"%s\","
 		       "\"sleep_us\":%u,\"ui\":\"%s\",\"placement\":%d,\"elapsed_s\":%.6f,"
 		       "\"tasks_per_s\":%.1f,\"busy_s\":%.6f,\"rank0_maxrss_kb\":%.0f,"
-		       "\"rank0_cpu_s\":%.6f,\"worker_maxrss_kb\":[",
+		       "\"rank0_cpu_s\":%.6f,\"rank0_csw\":%.0f,\"worker_maxrss_kb\":[",
 		       o.label, rc, rc ? gd_err_name(rc) : "", size, stats.n_workers,
 		       (unsigned long long)o.tasks, (unsigned long long)stats.completed,
 		       (unsigned long long)(stats.failed + stats.timed_out), o.payload, o.window,
 		       o.isolation == GD_ISOLATE_NONE ? "none" : "process", o.sleep_us,
 		       o.ui == GD_UI_TUI ? "tui" : "none", o.placement, dt,
 		       dt > 0 ? (double)stats.completed / dt : 0.0, busy, all[0].maxrss_kb,
-		       all[0].cpu_s);
+		       all[0].cpu_s, all[0].csw);
 		for (int i = 1; i < size; i++)
 			printf("%s%.0f", i > 1 ? "," : "", all[i].maxrss_kb);
 		printf("],\"worker_cpu_s\":[");
 		for (int i = 1; i < size; i++)
 			printf("%s%.4f", i > 1 ? "," : "", all[i].cpu_s);
+		printf("],\"worker_csw\":[");
+		for (int i = 1; i < size; i++)
+			printf("%s%.0f", i > 1 ? "," : "", all[i].csw);
 		printf("],\"worker_completed\":[");
 		for (int i = 0; i < stats.n_workers; i++)
 			printf("%s%llu", i ? "," : "",
