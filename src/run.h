@@ -21,9 +21,10 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *cfg, int local_index,
                     int local_workers);
 
-/* Wait a little when nothing happened: yield `spins` times, then sleep
- * longer each time (10 us .. 1 ms), or hint_s at once when it is >= 20 us.
- * *idle counts the idle rounds; the caller resets it on activity. */
+/* Wait a little when nothing happened: return at once `spins` times (the
+ * caller polls again), then yield `spins` times, then sleep longer each
+ * time (10 us .. 1 ms), or hint_s at once when it is >= 20 us.  *idle
+ * counts the idle rounds; the caller resets it on activity. */
 void gd__backoff(unsigned *idle, unsigned spins, double hint_s);
 
 #endif

@@ -662,12 +662,15 @@ static void run_inline(sup *s)
 		if (gd__exec_task(&s->x, &r, outbuf(s), &took))
 			s->err = GD_ENOMEM;
 		pop_head(s);
-		/* long tasks report at once; tiny ones in batches */
+		/* long tasks report at once, and look for an ABORT; tiny ones
+		 * report in batches and run on without polling rank 0: a poll
+		 * that finds nothing gives the core away on a shared node */
 		if (++since_flush >= batch || took > 100e-6 ||
 		    s->out[s->cur].len > GD_BATCH_BYTES) {
 			flush_out(s);
 			since_flush = 0;
-			recv_rank0(s);
+			if (took > 100e-6)
+				recv_rank0(s);
 		}
 	}
 	flush_out(s);
@@ -1033,7 +1036,11 @@ out_free:
 
 void gd__backoff(unsigned *idle, unsigned spins, double hint_s)
 {
-	/* Yield first: on shared cores that runs whoever has work (an executor,
+	/* First poll again at once: an MPI poll that finds nothing already
+	 * yields the core when the node is oversubscribed (Open MPI's
+	 * mpi_yield_when_idle), so a yield of ours would be a second context
+	 * switch for nothing, and on a core of its own a rank may spin.  Then
+	 * yield: on shared cores that runs whoever has work (an executor,
 	 * another rank) and comes back within microseconds.  Then sleep, from
 	 * 10 us up to 1 ms: a sleep costs at least the timer slack (50 us by
 	 * default), too much while tiny tasks flow.  A caller that knows nothing
@@ -1046,11 +1053,13 @@ void gd__backoff(unsigned *idle, unsigned spins, double hint_s)
 		nanosleep(&ts, NULL);
 		return;
 	}
-	if (n < spins) {
+	if (n < spins)
+		return;
+	if (n < 2 * spins) {
 		sched_yield();
 		return;
 	}
-	n = (n - spins) / 16;
+	n = (n - 2 * spins) / 16;
 	ts.tv_nsec = n >= 7 ? 1000000L : 10000L << n;
 	nanosleep(&ts, NULL);
 }
