@@ -29,6 +29,7 @@ typedef struct slot {
 	int worker;      /* holder, -1 = none */
 	int last_worker; /* where the last attempt ran, -1 = none */
 	MPI_Request req; /* a send straight from b */
+	int in_sfly;     /* listed in disp.sfly */
 	double dispatched_at;
 	int next_free;
 	char *hist; /* "attempt 1 on worker 2: ...; " for retries, NULL = none */
@@ -71,6 +72,8 @@ typedef struct disp {
 	int nalloc; /* batches[0 .. nalloc) have their buffer */
 	int *bfly;  /* batches being sent, oldest first */
 	int fly_head, fly_count;
+	int *sfly; /* slots sent on their own (large tasks) not known done, FIFO */
+	int sfly_head, sfly_count;
 	double now;        /* the clock, read once per loop */
 	double avg_task_s; /* running mean of the tasks' run time */
 
@@ -325,6 +328,34 @@ static int send_one(disp *d, int i, slot *s)
 	if (MPI_Isend(s->b.p, (int)s->b.len, MPI_BYTE, i + 1, GD__TAG, d->comm, &s->req) !=
 	    MPI_SUCCESS)
 		return GD_EMPI;
+	if (s->b.len > GD_BATCH_BYTES && !s->in_sfly) {
+		/* past the eager limit, the bytes move only while both sides
+		 * call MPI (without single-copy transports): see sends_moving() */
+		d->sfly[(d->sfly_head + d->sfly_count) % d->nslots] = (int)(s - d->slots);
+		d->sfly_count++;
+		s->in_sfly = 1;
+	}
+	return 0;
+}
+
+/* Whether a large task is still on its way.  A rendezvous send progresses
+ * only inside MPI calls on rank 0, so rank 0 should not sleep while one is
+ * moving: a worker waiting in its receive would wait as long.  The oldest
+ * are tested first and the test stops at the first one still moving. */
+static int sends_moving(disp *d)
+{
+	while (d->sfly_count) {
+		slot *s = &d->slots[d->sfly[d->sfly_head]];
+		int flag = 1;
+
+		if (s->req != MPI_REQUEST_NULL)
+			MPI_Test(&s->req, &flag, MPI_STATUS_IGNORE);
+		if (!flag)
+			return 1;
+		s->in_sfly = 0;
+		d->sfly_head = (d->sfly_head + 1) % d->nslots;
+		d->sfly_count--;
+	}
 	return 0;
 }
 
@@ -829,7 +860,8 @@ static int setup(disp *d)
 	}
 	d->bfree = calloc((size_t)d->nbatches, sizeof(int));
 	d->bfly = calloc((size_t)d->nbatches, sizeof(int));
-	if (!d->bfree || !d->bfly)
+	d->sfly = calloc((size_t)d->nslots, sizeof(int));
+	if (!d->bfree || !d->bfly || !d->sfly)
 		return GD_ENOMEM;
 	d->st->n_workers = d->nw;
 	d->pending = d->nw;
@@ -856,6 +888,7 @@ static void teardown(disp *d)
 	free(d->batches);
 	free(d->bfree);
 	free(d->bfly);
+	free(d->sfly);
 	free(d->hungry);
 	free(d->in_hungry);
 	gd__bytes_free(&d->rbuf);
@@ -926,6 +959,10 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			d.rc = GD_EJOURNAL;
 		if (work)
 			idle = 0;
+		else if (d.sfly_count && sends_moving(&d))
+			/* a large task is on its way: poll for a few ms before
+			 * sleeping (its worker may hold it back on purpose) */
+			gd__backoff(&idle, 2000, 0);
 		else if (d.inflight && d.inflight == (uint64_t)d.live * d.W)
 			/* every credit is out: nothing to do before a result, which
 			 * with tasks this long is not due for a while */

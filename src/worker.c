@@ -30,8 +30,10 @@
 
 enum { EX_NONE, EX_STARTING, EX_RUNNING, EX_CLEANING };
 
-/* Longest a supervisor waits in poll() before looking at MPI again. */
-#define POLL_CAP_MS 20
+/* Longest a supervisor waits in poll() before looking at MPI again; the
+ * shorter cap applies while a large task is expected from rank 0. */
+#define POLL_CAP_MS    20
+#define POLL_CAP_BIG_S 100e-6
 
 typedef struct pend {
 	const uint8_t *rec; /* header + payload, inside receive buffer `buf` */
@@ -98,6 +100,9 @@ typedef struct sup {
 	int cur;
 
 	int ready_sent;
+	int big;           /* the last task message from rank 0 was large */
+	unsigned big_held; /* large tasks held (>= GD_SHM_MIN) */
+	double last_look;  /* when MPI was last looked at while big_held >= 2 */
 	int stop, abort, retired;
 	int err;
 } sup;
@@ -153,6 +158,8 @@ static void release(sup *s, pend *p)
 {
 	if (--s->rrefs[p->buf] < 0)
 		s->rrefs[p->buf] = 0;
+	if (p->rec_len >= GD_REC_HDR + GD_SHM_MIN && s->big_held)
+		s->big_held--;
 }
 
 static void pop_head(sup *s)
@@ -545,6 +552,7 @@ static int from_rank0(void *ctx, const gd__rec *r)
 		}
 		s->count++;
 		s->rrefs[c->buf]++;
+		s->big_held += r->len >= GD_SHM_MIN;
 		return 0;
 	}
 	case GD_REC_STOP:
@@ -586,7 +594,11 @@ static int shm_reserve(sup *s, unsigned b, size_t n)
 	return 1;
 }
 
-/* Receive every message rank 0 has sent.  \return 1 if any arrived. */
+/* Receive what rank 0 has sent: every message, but stop after a large one
+ * so that it is handed on before the next is copied in (one buffer stays
+ * hot in cache, as in a plain receive loop).  \return 0 if nothing
+ * arrived, 1 if something did, 2 if it stopped after a large message (more
+ * may be waiting: do not block before calling again). */
 static int recv_rank0(sup *s)
 {
 	int got = 0;
@@ -619,7 +631,8 @@ static int recv_rank0(sup *s)
 				gd__log(s->rank, "worker %d: %s", s->wid, why);
 				retire(s, why);
 			}
-			continue;
+			s->big = 1;
+			return 2;
 		}
 		if (b == s->nrbuf || gd__bytes_reserve(&s->rbuf[b], (size_t)count + 1)) {
 			/* cannot happen while rank 0 keeps to the window */
@@ -641,6 +654,9 @@ static int recv_rank0(sup *s)
 			gd__log(s->rank, "worker %d: %s", s->wid, why);
 			retire(s, why);
 		}
+		s->big = count >= (int)GD_SHM_MIN;
+		if (s->big)
+			return 2;
 	}
 }
 
@@ -778,14 +794,21 @@ static void sup_free(sup *s)
 }
 
 /* Wait for the executor or the next deadline, looking at MPI every
- * POLL_CAP_MS.  \return 1 if something may have happened. */
+ * POLL_CAP_MS.  While large tasks flow and the window has room, rank 0's
+ * next one may be waiting for this rank to take it (a rendezvous moves only
+ * while both sides call MPI): look every POLL_CAP_BIG_S instead, so that it
+ * is copied in while the executor runs.  \return 1 if something may have
+ * happened. */
 static int wait_executor(sup *s)
 {
 	double deadline = s->ex_deadline, now = gd_now(), start = 0;
 	struct pollfd pfd[2] = {{.fd = s->fd, .events = POLLIN},
 	                        {.fd = s->pidfd, .events = POLLIN}};
-	int ms = POLL_CAP_MS, k = -1, nfds = s->pidfd >= 0 ? 2 : 1;
+	double wait = s->big && s->count < s->cap && s->big_held < 2 ? POLL_CAP_BIG_S
+	                                                             : POLL_CAP_MS * 1e-3;
+	int k = -1, nfds = s->pidfd >= 0 ? 2 : 1;
 	unsigned gen = s->gen;
+	struct timespec ts;
 
 	if (s->ex == EX_RUNNING && s->wr < s->count)
 		pfd[0].events |= POLLOUT;
@@ -794,9 +817,11 @@ static int wait_executor(sup *s)
 	if (deadline > 0) {
 		if (now >= deadline)
 			goto expired;
-		ms = (int)GD__MIN((double)ms, (deadline - now) * 1e3 + 1);
+		wait = GD__MIN(wait, deadline - now + 1e-4);
 	}
-	if (poll(pfd, (nfds_t)nfds, ms) > 0) {
+	ts.tv_sec = (time_t)wait;
+	ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
+	if (ppoll(pfd, (nfds_t)nfds, &ts, NULL) > 0) {
 		if (pfd[0].revents & POLLOUT)
 			write_executor(s);
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
@@ -966,7 +991,22 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	}
 
 	while (!s.err) {
-		int busy = recv_rank0(&s);
+		int busy = 0;
+
+		/* large tasks: two held are enough to keep the executor busy (one
+		 * runs while the next is copied in); taking more would only cycle
+		 * more buffers through the cache.  MPI is still looked at every
+		 * POLL_CAP_MS, for a STOP or an ABORT. */
+		if (s.big_held < 2) {
+			busy = recv_rank0(&s);
+		} else {
+			double now = gd_now();
+
+			if (now - s.last_look >= POLL_CAP_MS * 1e-3) {
+				s.last_look = now;
+				busy = recv_rank0(&s);
+			}
+		}
 
 		if (s.abort) {
 			if (s.ex != EX_NONE)
@@ -997,8 +1037,10 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 				break;
 			if (s.ex != EX_NONE) {
 				write_executor(&s);
-				/* the executor has work, or is starting / cleaning */
-				if (s.count || s.ex != EX_RUNNING) {
+				/* the executor has work, or is starting / cleaning;
+				 * after a large task, look for the next one first so
+				 * that its copy overlaps the executor's run */
+				if (busy < 2 && (s.count || s.ex != EX_RUNNING)) {
 					wait_executor(&s);
 					idle = 0;
 					continue;

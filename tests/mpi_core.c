@@ -118,6 +118,7 @@ typedef struct gen {
 	int fail_after; /* return -1 after this many, 0 = never */
 	size_t *sizes;  /* echo payload sizes, NULL = text tasks */
 	int segv_every; /* with sizes: every Nth task (from the 2nd) crashes its executor */
+	int hang;       /* with sizes: every task hangs */
 	/* the credit window: produced - reported <= workers * W at every call */
 	long max_ahead;
 	long reported;
@@ -149,6 +150,8 @@ static int next_task(void *state, gd_buf *task)
 		fill_pattern(p, n, (uint64_t)g->made);
 		if (g->segv_every && g->made % g->segv_every == 1 && n >= 4)
 			memcpy(p, "segv", 4);
+		if (g->hang && n >= 4)
+			memcpy(p, "hang", 4);
 	} else {
 		const char *k = g->kinds ? g->kinds[g->made % g->nkinds] : "ok";
 		gd_buf_set(task, k, strlen(k));
@@ -470,6 +473,47 @@ static void sc_big_crash(seen *s, gd_config *cfg)
 	gd_stats_free(&st);
 }
 
+static volatile sig_atomic_t *alarm_stop;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	*alarm_stop = 2;
+}
+
+/* Stop now while every worker holds large tasks that hang, with no task
+ * timeout.  A worker holding two large tasks leaves the next ones with
+ * rank 0 and looks at MPI only every few ms: it must still see the ABORT,
+ * and rank 0 must not wait forever for the sends the workers hold back. */
+static void sc_big_abort(seen *s, gd_config *cfg)
+{
+	static size_t sizes[64];
+	gen g = {.n = 64, .sizes = sizes, .hang = 1};
+	gd_stats st;
+	int rc;
+
+	for (int i = 0; i < 64; i++)
+		sizes[i] = 100000; /* above the shared-memory size */
+	cfg->window = 4;
+	cfg->stop_flag = &s->stop;
+	if (g_rank == 0) {
+		alarm_stop = &s->stop;
+		signal(SIGALRM, on_alarm);
+		alarm(1);
+	}
+	rc = run(s, &g, cfg, &st);
+	CHECK(rc == GD_EINTR);
+	if (g_rank == 0) {
+		every_task_once(s, g.made);
+		CHECK(g.made == nworkers() * 4); /* every credit, nothing more */
+		CHECK(st.not_done == (uint64_t)g.made);
+		CHECK(st.completed == 0);
+		CHECK(st.elapsed_s < 30);
+		printf("big_abort: %d tasks not done, %.2f s\n", g.made, st.elapsed_s);
+	}
+	gd_stats_free(&st);
+}
+
 /* A crash while a child of the task holds the executor's socket: no EOF
  * comes, the executor's exit is seen all the same, and no timeout is set. */
 static void sc_fork_crash(seen *s, gd_config *cfg)
@@ -765,6 +809,8 @@ int main(int argc, char **argv)
 		sc_fork_crash(&s, &cfg);
 	else if (!strcmp(sc, "big_crash"))
 		sc_big_crash(&s, &cfg);
+	else if (!strcmp(sc, "big_abort"))
+		sc_big_abort(&s, &cfg);
 	else if (!strcmp(sc, "retry_w1"))
 		sc_retry_w1(&s, &cfg);
 	else if (!strcmp(sc, "generator_error_retry"))
