@@ -238,6 +238,12 @@ static int generate(disp *d)
 		int rc;
 
 		slot_wait(s);
+		/* room for the header even when the generator writes nothing:
+		 * once per slot, on its first use */
+		if (gd__bytes_reserve(&s->b, GD_REC_HDR)) {
+			d->gen_err = GD_ENOMEM;
+			return -1;
+		}
 		s->b.len = GD_REC_HDR;
 		rc = d->gen(d->gen_state, &buf);
 		if (rc == 0) {

@@ -119,6 +119,7 @@ typedef struct gen {
 	size_t *sizes;  /* echo payload sizes, NULL = text tasks */
 	int segv_every; /* with sizes: every Nth task (from the 2nd) crashes its executor */
 	int hang;       /* with sizes: every task hangs */
+	int untouched;  /* leave the task buffer alone: an empty task */
 	/* the credit window: produced - reported <= workers * W at every call */
 	long max_ahead;
 	long reported;
@@ -142,7 +143,9 @@ static int next_task(void *state, gd_buf *task)
 		return -1;
 	if (g->made == g->n)
 		return 0;
-	if (g->sizes) {
+	if (g->untouched) {
+		/* nothing reserved, nothing set */
+	} else if (g->sizes) {
 		size_t n = g->sizes[g->made];
 		uint8_t *p = gd_buf_reserve(task, n);
 		if (!p)
@@ -469,6 +472,25 @@ static void sc_big_crash(seen *s, gd_config *cfg)
 		CHECK(strstr(s->msg[1], "killed by signal 11") != NULL);
 		CHECK(s->size_bad == 0);
 		CHECK(st.completed == 18 && st.failed == 6);
+	}
+	gd_stats_free(&st);
+}
+
+/* A generator that writes nothing into the buffer makes an empty task (it
+ * once crashed rank 0: a slot's buffer was never allocated). */
+static void sc_empty(seen *s, gd_config *cfg)
+{
+	gen g = {.n = 40, .untouched = 1};
+	gd_stats st;
+	int rc;
+
+	rc = run(s, &g, cfg, &st);
+	CHECK(rc == 0);
+	if (g_rank == 0) {
+		every_task_once(s, g.n);
+		CHECK(st.completed == 40);
+		for (int i = 0; i < g.n; i++)
+			CHECK(s->kind[i] == 's');
 	}
 	gd_stats_free(&st);
 }
@@ -809,6 +831,8 @@ int main(int argc, char **argv)
 		sc_fork_crash(&s, &cfg);
 	else if (!strcmp(sc, "big_crash"))
 		sc_big_crash(&s, &cfg);
+	else if (!strcmp(sc, "empty"))
+		sc_empty(&s, &cfg);
 	else if (!strcmp(sc, "big_abort"))
 		sc_big_abort(&s, &cfg);
 	else if (!strcmp(sc, "retry_w1"))
