@@ -355,6 +355,9 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 			if (rec.type == GD_REC_CLEANUP) {
 				if (gd__exec_cleanup(x, &out))
 					_exit(1);
+				/* _exit() flushes no stdio buffer: what the tasks
+				 * printed to a pipe or a file would be lost */
+				fflush(NULL);
 				write_all(fd, out.p, out.len);
 				_exit(0);
 			}
@@ -405,8 +408,10 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 		ssize_t k = read(fd, in.p + in.len, in.cap - in.len);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0)
+		if (k <= 0) {
+			fflush(NULL);
 			_exit(0);
+		}
 		in.len += (size_t)k;
 	}
 }

@@ -10,6 +10,7 @@
 #include "gpudispatch.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +34,13 @@ static int g_rank;
 typedef struct wstate {
 	uint64_t seed;
 	int id;
+	FILE *out; /* "print_to": a line per task, never closed by the task code */
 } wstate;
 
 static int t_setup(gd_worker *w, const gd_args *args)
 {
 	const char *fail = gd_args_get(args, "fail_worker");
+	const char *print_to = gd_args_get(args, "print_to");
 	static wstate st;
 
 	if (fail && (strcmp(fail, "all") == 0 || atoi(fail) == gd_worker_id(w))) {
@@ -46,6 +49,16 @@ static int t_setup(gd_worker *w, const gd_args *args)
 	}
 	st.seed = gd_worker_seed(w);
 	st.id = gd_worker_id(w);
+	if (print_to) {
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/w%d.%d", print_to, st.id, (int)getpid());
+		st.out = fopen(path, "a"); /* fully buffered */
+		if (!st.out) {
+			gd_worker_set_error(w, "cannot open %s", path);
+			return 1;
+		}
+	}
 	gd_worker_set_data(w, &st);
 	return 0;
 }
@@ -56,6 +69,8 @@ static int t_process(gd_worker *w, const gd_task *t, gd_result *r)
 	const char *s = t->data;
 	char out[128];
 
+	if (st->out)
+		fprintf(st->out, "task %llu\n", (unsigned long long)t->id);
 	if (t->len >= 4 && memcmp(s, "echo", 4) == 0)
 		return gd_result_set(r, t->data, t->len);
 	if (t->len >= 3 && memcmp(s, "err", 3) == 0)
@@ -476,6 +491,54 @@ static void sc_big_crash(seen *s, gd_config *cfg)
 	gd_stats_free(&st);
 }
 
+/* What tasks write through stdio reaches its file although the executor
+ * ends with _exit() (which flushes nothing): it once lost every line that
+ * was still in a buffer. */
+static void sc_stdio_flush(seen *s, gd_config *cfg)
+{
+	char dir[] = "/tmp/gd_stdio.XXXXXX";
+	gd_kv kv[] = {{"print_to", dir}};
+	gen g = {.n = 60};
+	gd_stats st;
+	int rc, lines = 0;
+
+	if (g_rank == 0)
+		CHECK(mkdtemp(dir) != NULL);
+	cfg->setup_args = kv;
+	cfg->n_setup_args = 1;
+	rc = run(s, &g, cfg, &st);
+	MPI_Barrier(MPI_COMM_WORLD); /* every executor has been reaped */
+	if (g_rank == 0) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		CHECK(d != NULL);
+		while (d && (e = readdir(d))) {
+			char path[600], line[128];
+			FILE *f;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			if ((f = fopen(path, "r"))) {
+				while (fgets(line, sizeof(line), f))
+					lines += strncmp(line, "task ", 5) == 0;
+				fclose(f);
+			}
+			unlink(path);
+		}
+		if (d)
+			closedir(d);
+		rmdir(dir);
+		if (lines != g.n)
+			fprintf(stderr, "stdio_flush: %d of %d lines\n", lines, g.n);
+		CHECK(lines == g.n);
+	}
+	gd_stats_free(&st);
+}
+
 /* A generator that writes nothing into the buffer makes an empty task (it
  * once crashed rank 0: a slot's buffer was never allocated). */
 static void sc_empty(seen *s, gd_config *cfg)
@@ -831,6 +894,8 @@ int main(int argc, char **argv)
 		sc_fork_crash(&s, &cfg);
 	else if (!strcmp(sc, "big_crash"))
 		sc_big_crash(&s, &cfg);
+	else if (!strcmp(sc, "stdio_flush"))
+		sc_stdio_flush(&s, &cfg);
 	else if (!strcmp(sc, "empty"))
 		sc_empty(&s, &cfg);
 	else if (!strcmp(sc, "big_abort"))
