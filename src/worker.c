@@ -89,6 +89,7 @@ typedef struct sup {
 	pid_t pid;
 	int fd;
 	int pidfd;          /* readable once the executor has exited; -1 without pidfds */
+	int leaving;        /* cleanup done: it exits by itself, reaped after BYE */
 	double ex_deadline; /* setup / cleanup deadline, 0 = none */
 	gd__bytes in;
 	uint32_t restarts;
@@ -215,10 +216,17 @@ static void rewind_writes(sup *s)
 
 /* ------------------------------------------------------------ executor */
 
+static int reap_executor(sup *s, int force);
+
 static int start_executor(sup *s)
 {
 	int rc;
 
+	if (s->leaving) { /* not expected after a cleanup; reap it first */
+		s->leaving = 0;
+		s->ex = EX_CLEANING;
+		reap_executor(s, 0);
+	}
 	if (s->prog)
 		__atomic_store_n(&s->prog->running, 0, __ATOMIC_RELEASE);
 	if (s->xmap) { /* the new executor has mapped nothing yet */
@@ -246,15 +254,21 @@ static int reap_executor(sup *s, int force)
 
 	if (s->ex == EX_NONE)
 		return 0;
-	close(s->fd);
+	if (s->fd >= 0)
+		close(s->fd);
 	s->fd = -1;
-	if (s->pidfd >= 0) {
-		close(s->pidfd);
-		s->pidfd = -1;
-	}
-	if (!force) {
-		/* it closed the socket: give it a moment to exit by itself */
-		/* 10 us, doubling to 10 ms: about 200 ms in all */
+	if (!force && s->pidfd >= 0) {
+		/* it is done: give it 200 ms to exit by itself, told the moment
+		 * it has (its exit tears down a copy of this rank's mappings,
+		 * which takes a millisecond or two) */
+		struct pollfd pfd = {.fd = s->pidfd, .events = POLLIN};
+
+		while (poll(&pfd, 1, 200) < 0 && errno == EINTR)
+			;
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+			goto reaped;
+	} else if (!force) {
+		/* no pidfd: 10 us, doubling to 10 ms, about 200 ms in all */
 		for (long ns = 10000, waited = 0; waited < 200000000; waited += ns) {
 			if (waitpid(s->pid, &status, WNOHANG) == s->pid)
 				goto reaped;
@@ -270,6 +284,10 @@ static int reap_executor(sup *s, int force)
 reaped:
 	/* grandchildren left in its process group go too */
 	kill(-s->pid, SIGKILL);
+	if (s->pidfd >= 0) {
+		close(s->pidfd);
+		s->pidfd = -1;
+	}
 	s->ex = EX_NONE;
 	return status;
 }
@@ -400,7 +418,13 @@ static void from_executor(sup *s, const gd__rec *r, const uint8_t *raw, size_t r
 			if (r->type == GD_REC_CLEANUP_FAIL &&
 			    gd__bytes_append(outbuf(s), raw, raw_len))
 				s->err = GD_ENOMEM;
-			reap_executor(s, 0);
+			/* it has nothing more to say: let it exit (a millisecond
+			 * or two, tearing down its copy of this rank) while BYE
+			 * goes out; sup_free() reaps it */
+			close(s->fd);
+			s->fd = -1;
+			s->leaving = 1;
+			s->ex = EX_NONE;
 			return;
 		}
 		break;
@@ -769,6 +793,11 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 
 static void sup_free(sup *s)
 {
+	if (s->leaving) {
+		s->leaving = 0;
+		s->ex = EX_CLEANING;
+		reap_executor(s, 0);
+	}
 	MPI_Waitall(2, s->req, MPI_STATUSES_IGNORE);
 	for (unsigned i = 0; s->rbuf && i < s->nrbuf; i++)
 		gd__bytes_free(&s->rbuf[i]);
@@ -1050,7 +1079,9 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 		if (busy)
 			idle = 0;
 		else
-			gd__backoff(&idle, 20, 0);
+			/* while large tasks flow, the next one moves only when
+			 * this rank is in MPI: poll a few ms before sleeping */
+			gd__backoff(&idle, s.big && s.count < s.cap ? 2000 : 20, 0);
 	}
 	if (s.ex != EX_NONE)
 		reap_executor(&s, 1);
