@@ -195,6 +195,12 @@ static void test_model_events(void)
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.55), 0);
 	CU_ASSERT_EQUAL(snap.st.workers[0].completed, 102);
 	CU_ASSERT_EQUAL(snap.st.completed, 32);
+	/* No task event at all (none is wrapped without a user callback): once
+	 * asked, sync takes the live statistics all the same. */
+	live.st.completed = 33;
+	gd__ui_model_sync(&m); /* asked by the snapshot above */
+	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.56), 0);
+	CU_ASSERT_EQUAL(snap.st.completed, 33);
 	ev.type = GD_EV_WORKER;
 	snprintf(live.st.workers[0].host, sizeof(live.st.workers[0].host), "renamed");
 	gd__ui_model_event(&m, &ev);

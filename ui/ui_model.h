@@ -81,9 +81,9 @@ int gd__ui_model_init(gd__ui_model *m, const gd_config *cfg, double now);
 void gd__ui_model_destroy(gd__ui_model *m);
 /* Take an event's statistics into the model (called from a wrapped callback). */
 void gd__ui_model_event(gd__ui_model *m, const gd_event *ev);
-/* The dispatcher thread: fold pending events into the model if the UI
- * thread asked for news since the last fold (called from poll_stop, which
- * the dispatcher calls on every loop). */
+/* The dispatcher thread: take the live statistics (known from the first
+ * event) into the model if the UI thread asked for news since the last fold
+ * (called from poll_stop, which the dispatcher calls on every loop). */
 void gd__ui_model_sync(gd__ui_model *m);
 /* The final statistics, from on_exit. */
 void gd__ui_model_exit(gd__ui_model *m, const gd_stats *st, int rc);
