@@ -63,7 +63,7 @@ int gd__rec_parse(const uint8_t *p, size_t avail, gd__rec *r, size_t *used, char
 		return 0;
 	r->type = p[0];
 	r->flags = p[1];
-	r->attempt = (uint16_t)(p[2] << 8 | p[3]);
+	r->attempt = gd__get_u16(p + 2);
 	r->worker = gd__get_u32(p + 4);
 	r->task_id = gd__get_u64(p + 8);
 	r->aux = gd__get_u64(p + 16);
@@ -149,7 +149,7 @@ void gd__rd_str(gd__rd *r, char *dst, size_t size)
 		r->bad = 1;
 		return;
 	}
-	n = (size_t)(r->p[0] << 8 | r->p[1]);
+	n = gd__get_u16(r->p);
 	r->p += 2;
 	if ((size_t)(r->end - r->p) < n) {
 		r->bad = 1;

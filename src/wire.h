@@ -21,7 +21,9 @@
 
 #include "internal.h"
 
+#include <endian.h>
 #include <stdint.h>
+#include <string.h>
 
 #define GD_REC_HDR 28u
 /* The largest payload: a whole record must fit an MPI int count. */
@@ -67,36 +69,51 @@ typedef struct gd__rec {
 	const uint8_t *payload; /* points into the decoded buffer */
 } gd__rec;
 
-/* Fixed-width big-endian packing; each advances *p. */
+/* Fixed-width big-endian packing; each advances *p.  memcpy of a
+ * byte-swapped value: one load or store on the hot path, no alignment
+ * assumed. */
 static inline void gd__pack_u8(uint8_t **p, uint8_t v)
 {
 	*(*p)++ = v;
 }
 static inline void gd__pack_u16(uint8_t **p, uint16_t v)
 {
-	(*p)[0] = (uint8_t)(v >> 8);
-	(*p)[1] = (uint8_t)v;
+	v = htobe16(v);
+	memcpy(*p, &v, 2);
 	*p += 2;
 }
 static inline void gd__pack_u32(uint8_t **p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		(*p)[i] = (uint8_t)(v >> (24 - 8 * i));
+	v = htobe32(v);
+	memcpy(*p, &v, 4);
 	*p += 4;
 }
 static inline void gd__pack_u64(uint8_t **p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		(*p)[i] = (uint8_t)(v >> (56 - 8 * i));
+	v = htobe64(v);
+	memcpy(*p, &v, 8);
 	*p += 8;
+}
+static inline uint16_t gd__get_u16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return be16toh(v);
 }
 static inline uint32_t gd__get_u32(const uint8_t *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return be32toh(v);
 }
 static inline uint64_t gd__get_u64(const uint8_t *p)
 {
-	return (uint64_t)gd__get_u32(p) << 32 | gd__get_u32(p + 4);
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return be64toh(v);
 }
 
 /* A bounds-checked reader over a payload. */
