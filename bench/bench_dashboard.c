@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 		return 1;
 	int rank;
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-	uint64_t tasks = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
+	uint64_t tasks = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000000;
 	int reps = argc > 2 ? atoi(argv[2]) : 5;
 	if (reps < 1 || reps > 100)
 		reps = 5;

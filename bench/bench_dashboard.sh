@@ -4,7 +4,7 @@
 #   bench/bench_dashboard.sh BUILD_DIR [TASKS [REPS [NPROCS]]]
 set -eu
 build=${1:?usage: $0 BUILD_DIR [TASKS [REPS [NPROCS]]]}
-tasks=${2:-200000}
+tasks=${2:-2000000}
 reps=${3:-5}
 np=${4:-3}
 exe=$(cd "$build" && pwd)/bench/bench_dashboard

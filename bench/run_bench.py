@@ -353,8 +353,12 @@ def main():
         sh = os.path.join(r.src, "bench_dashboard.sh")
         if os.path.exists(os.path.join(r.src, "bench_dashboard.c")) and \
                 os.access(r.exe("bench_dashboard"), os.X_OK) and os.path.exists(sh):
-            n = "100000" if args.quick else "200000"
-            k = "3" if args.quick else "5"
+            # about a second per run at fast mode's rate: ten refreshes,
+            # not just the dashboard's start and end
+            n = "500000" if args.quick else "2000000"
+            # runs of a second swing by +-15 % here, the effect is a few %:
+            # nine pairs for the median
+            k = "3" if args.quick else "9"
             log("  dashboard: bench_dashboard.sh %s %s %s 4" % (r.build, n, k))
             p = subprocess.run(["bash", sh, r.build, n, k, "4"], env=r.env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
