@@ -345,9 +345,10 @@ static int send_one(disp *d, int i, slot *s)
 }
 
 /* Whether a large task is still on its way.  A rendezvous send progresses
- * only inside MPI calls on rank 0, so rank 0 should not sleep while one is
- * moving: a worker waiting in its receive would wait as long.  The oldest
- * are tested first and the test stops at the first one still moving. */
+ * only inside MPI calls on rank 0, so while one is moving rank 0 polls a
+ * few ms before it sleeps: a worker waiting in its receive would wait as
+ * long as rank 0 sleeps.  The oldest are tested first and the test stops
+ * at the first one still moving. */
 static int sends_moving(disp *d)
 {
 	while (d->sfly_count) {
