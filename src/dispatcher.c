@@ -41,6 +41,7 @@ typedef struct wk {
 	int abort_sent; /* ABORT went out (stop now); may follow a STOP */
 	int *ring;      /* slots held, oldest first */
 	unsigned head, count;
+	unsigned big; /* of which past the eager limit */
 	double last_done;
 } wk;
 
@@ -144,6 +145,22 @@ static void set_state(disp *d, int i, int state)
 
 /* ------------------------------------------------------------ slots */
 
+/* Past the eager limit: sent on its own, by rendezvous. */
+#define BIG(s) ((s)->b.len > GD_BATCH_BYTES)
+
+/* Large tasks a worker may hold: one running, one being copied in.  More
+ * would only wait in rank 0's sends, and a rendezvous moves only while both
+ * sides call MPI, so rank 0 would have to poll for them. */
+#define BIG_MAX 2u
+
+/* Worker i may take another task (a credit, and room for a large one). */
+static int has_credit(const disp *d, int i)
+{
+	const wk *w = &d->w[i];
+
+	return w->count < d->W && w->big < BIG_MAX;
+}
+
 static void slot_wait(slot *s)
 {
 	if (s->req != MPI_REQUEST_NULL)
@@ -190,7 +207,7 @@ static void slot_free(disp *d, int si)
  * makes rank 0's work per message independent of the number of workers. */
 static void mark_hungry(disp *d, int i)
 {
-	if (d->in_hungry[i] || d->w[i].state != W_READY || d->w[i].count >= d->W)
+	if (d->in_hungry[i] || d->w[i].state != W_READY || !has_credit(d, i))
 		return;
 	d->in_hungry[i] = 1;
 	d->hungry[(d->hg_head + d->hg_count) % d->nw] = i;
@@ -408,7 +425,7 @@ static int fill_worker(disp *d, int i)
 	wk *w = &d->w[i];
 	int sel[64], n = 0, sent = 0, rc;
 
-	while (w->count < d->W) {
+	while (has_credit(d, i)) {
 		int si = take_requeued(d, i);
 
 		if (si < 0)
@@ -431,6 +448,7 @@ static int fill_worker(disp *d, int i)
 		s->dispatched_at = d->now;
 		w->ring[(w->head + w->count) % d->W] = si;
 		w->count++;
+		w->big += BIG(s);
 		d->inflight++;
 		sel[n++] = si;
 		gd_event ev = slot_event(d, si, GD_EV_DISPATCH, i);
@@ -463,7 +481,7 @@ static int dispatch(disp *d)
 		d->hg_head = (d->hg_head + 1) % d->nw;
 		d->hg_count--;
 		d->in_hungry[i] = 0;
-		if (d->w[i].state != W_READY || d->w[i].count >= d->W)
+		if (d->w[i].state != W_READY || !has_credit(d, i))
 			continue;
 		rc = fill_worker(d, i);
 		if (rc < 0)
@@ -510,6 +528,7 @@ static int pop_task(disp *d, int i, uint64_t task_id, int *si_out)
 		w->ring[(w->head + k) % d->W] = w->ring[(w->head + k - 1) % d->W];
 	w->head = (w->head + 1) % d->W;
 	w->count--;
+	w->big -= BIG(&d->slots[*si_out]);
 	d->inflight--;
 	w->last_done = d->now;
 	mark_hungry(d, i);
@@ -536,6 +555,7 @@ static void take_back(disp *d, int i)
 
 		w->head = (w->head + 1) % d->W;
 		w->count--;
+		w->big -= BIG(&d->slots[si]);
 		d->inflight--;
 		d->slots[si].last_worker = i; /* run it elsewhere; NOT_DONE names i */
 		if (d->stopping)

@@ -102,8 +102,7 @@ typedef struct sup {
 
 	int ready_sent;
 	int big;           /* the last task message from rank 0 was large */
-	unsigned big_held; /* large tasks held (>= GD_SHM_MIN) */
-	double last_look;  /* when MPI was last looked at while big_held >= 2 */
+	unsigned big_held; /* large tasks held (>= GD_SHM_MIN); rank 0 sends two at most */
 	int stop, abort, retired;
 	int err;
 } sup;
@@ -1020,22 +1019,7 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	}
 
 	while (!s.err) {
-		int busy = 0;
-
-		/* large tasks: two held are enough to keep the executor busy (one
-		 * runs while the next is copied in); taking more would only cycle
-		 * more buffers through the cache.  MPI is still looked at every
-		 * POLL_CAP_MS, for a STOP or an ABORT. */
-		if (s.big_held < 2) {
-			busy = recv_rank0(&s);
-		} else {
-			double now = gd_now();
-
-			if (now - s.last_look >= POLL_CAP_MS * 1e-3) {
-				s.last_look = now;
-				busy = recv_rank0(&s);
-			}
-		}
+		int busy = recv_rank0(&s);
 
 		if (s.abort) {
 			if (s.ex != EX_NONE)
