@@ -186,12 +186,12 @@ static void test_model_events(void)
 	gd__ui_model_event(&m, &ev); /* the snapshot above asked: folded */
 	live.st.workers[0].completed = 102;
 	live.st.completed = 32;
-	gd__ui_model_event(&m, &ev); /* not asked since: pending */
+	gd__ui_model_event(&m, &ev); /* not asked since: not folded */
 	gd__ui_model_sync(&m);       /* still not asked: nothing */
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.5), 0);
 	CU_ASSERT_EQUAL(snap.st.workers[0].completed, 101);
 	CU_ASSERT_EQUAL(snap.st.completed, 31);
-	gd__ui_model_sync(&m); /* asked now: the pending event is folded */
+	gd__ui_model_sync(&m); /* asked now: the live statistics are taken */
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.55), 0);
 	CU_ASSERT_EQUAL(snap.st.workers[0].completed, 102);
 	CU_ASSERT_EQUAL(snap.st.completed, 32);

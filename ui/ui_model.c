@@ -184,7 +184,6 @@ static void fold(gd__ui_model *m)
 	take_stats(m, m->live);
 	__atomic_store_n(&m->want, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&m->lock);
-	m->pending = 0;
 }
 
 void gd__ui_model_event(gd__ui_model *m, const gd_event *ev)
@@ -192,7 +191,6 @@ void gd__ui_model_event(gd__ui_model *m, const gd_event *ev)
 	if (!ev || !ev->stats)
 		return;
 	m->live = ev->stats;
-	m->pending = 1;
 	if (ev->type == GD_EV_WORKER || ev->type == GD_EV_SETUP_FAIL ||
 	    ev->type == GD_EV_CLEANUP_FAIL || __atomic_load_n(&m->want, __ATOMIC_RELAXED))
 		fold(m);

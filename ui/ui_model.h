@@ -73,7 +73,6 @@ typedef struct gd__ui_model {
 	int want;         /* atomic: the UI thread took a snapshot and wants news */
 	/* the dispatcher thread's side, never touched by the UI thread */
 	const gd_stats *live; /* the statistics the last event pointed at */
-	int pending;          /* events not folded into cur yet */
 } gd__ui_model;
 
 /* \return 0 or GD_ESYS.  now: the start time used until the first event. */
