@@ -217,15 +217,21 @@ static void rewind_writes(sup *s)
 
 static int reap_executor(sup *s, int force);
 
+/* An executor that finished its cleanup and was let go: reap it now. */
+static void reap_leaving(sup *s)
+{
+	if (!s->leaving)
+		return;
+	s->leaving = 0;
+	s->ex = EX_CLEANING; /* reap_executor() reaps only an executor it knows */
+	reap_executor(s, 0);
+}
+
 static int start_executor(sup *s)
 {
 	int rc;
 
-	if (s->leaving) { /* not expected after a cleanup; reap it first */
-		s->leaving = 0;
-		s->ex = EX_CLEANING;
-		reap_executor(s, 0);
-	}
+	reap_leaving(s); /* not expected after a cleanup, but never two at once */
 	if (s->prog)
 		__atomic_store_n(&s->prog->running, 0, __ATOMIC_RELEASE);
 	if (s->xmap) { /* the new executor has mapped nothing yet */
@@ -792,11 +798,7 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 
 static void sup_free(sup *s)
 {
-	if (s->leaving) {
-		s->leaving = 0;
-		s->ex = EX_CLEANING;
-		reap_executor(s, 0);
-	}
+	reap_leaving(s);
 	MPI_Waitall(2, s->req, MPI_STATUSES_IGNORE);
 	for (unsigned i = 0; s->rbuf && i < s->nrbuf; i++)
 		gd__bytes_free(&s->rbuf[i]);
