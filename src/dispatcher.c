@@ -8,15 +8,19 @@
  * lets a task be re-queued (retry, or a worker that retires) and what bounds
  * memory by workers x window x task size, however many tasks there are.
  * Small tasks for one worker are batched into one message under the eager
- * limit; a large one is sent from its slot.
+ * limit; a large one is written into one of its worker's drops when the
+ * worker runs on this node (wire.h), else sent from its slot.
  */
 #define _GNU_SOURCE
 #include "journal.h"
 #include "run.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 enum { W_INIT, W_READY, W_RETIRED, W_GONE };
 
@@ -33,6 +37,8 @@ typedef struct slot {
 	double dispatched_at;
 	int next_free;
 	char *hist; /* "attempt 1 on worker 2: ...; " for retries, NULL = none */
+	int drop;   /* the drop of its worker that holds the payload, -1 = none */
+	uint8_t dmsg[GD_REC_HDR + GD_SHM_DESC]; /* then what is sent: TASK_DROP */
 } slot;
 
 typedef struct wk {
@@ -43,6 +49,11 @@ typedef struct wk {
 	unsigned head, count;
 	unsigned big; /* of which past the eager limit */
 	double last_done;
+	/* the worker's drops, mapped here when it shares this node */
+	int drop_fd[GD_DROPS]; /* -1 = none */
+	uint8_t *drop_map[GD_DROPS];
+	size_t drop_cap[GD_DROPS];
+	int drop_slot[GD_DROPS]; /* the slot whose payload it holds, -1 = free */
 } wk;
 
 typedef struct batch {
@@ -93,6 +104,8 @@ typedef struct disp {
 	int hg_head, hg_count;
 	int stops_sent;
 	int cpu_note_shown;
+	int drops_ok; /* large tasks may go through drops (GPUDISPATCH_SHM != 0) */
+	char host[64];
 	int rc;
 
 	gd__journal *j;
@@ -159,6 +172,118 @@ static int has_credit(const disp *d, int i)
 	const wk *w = &d->w[i];
 
 	return w->count < d->W && w->big < BIG_MAX;
+}
+
+/* What goes out for a slot: its TASK_DROP record, or the task itself. */
+static const uint8_t *slot_wire(const slot *s)
+{
+	return s->drop >= 0 ? s->dmsg : s->b.p;
+}
+
+static size_t slot_wire_len(const slot *s)
+{
+	return s->drop >= 0 ? sizeof(s->dmsg) : s->b.len;
+}
+
+/* Write slot si's payload into a free drop of worker i (grown as needed)
+ * and make its TASK_DROP record from r.  \return 1 if it is in a drop, 0 if
+ * it goes through MPI (no drop here, or the drop could not grow). */
+static int drop_put(disp *d, int i, int si, const gd__rec *r)
+{
+	wk *w = &d->w[i];
+	slot *s = &d->slots[si];
+	size_t len = s->b.len - GD_REC_HDR, need = GD_DROP_OFF + len;
+	unsigned k;
+
+	for (k = 0; k < GD_DROPS && (w->drop_fd[k] < 0 || w->drop_slot[k] >= 0); k++)
+		;
+	if (k == GD_DROPS)
+		return 0;
+	if (w->drop_cap[k] < need) {
+		size_t cap = (need + need / 4 + 4095) & ~(size_t)4095;
+		void *m;
+
+		if (w->drop_map[k])
+			munmap(w->drop_map[k], w->drop_cap[k]);
+		w->drop_map[k] = NULL;
+		w->drop_cap[k] = 0;
+		/* the pages now: a store into a hole of a full tmpfs is a SIGBUS.
+		 * A drop that cannot grow is given up: its tasks take MPI */
+		if (fallocate(w->drop_fd[k], 0, 0, (off_t)cap) < 0 ||
+		    (m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, w->drop_fd[k], 0)) ==
+		            MAP_FAILED) {
+			close(w->drop_fd[k]);
+			w->drop_fd[k] = -1;
+			return 0;
+		}
+		w->drop_map[k] = m;
+		w->drop_cap[k] = cap;
+	}
+	memcpy(w->drop_map[k] + GD_DROP_OFF, s->b.p + GD_REC_HDR, len);
+
+	gd__rec t = *r;
+	uint8_t *q = s->dmsg + GD_REC_HDR;
+
+	t.type = GD_REC_TASK_DROP;
+	t.len = GD_SHM_DESC;
+	gd__rec_put_hdr(s->dmsg, &t);
+	gd__pack_u32(&q, k);
+	gd__pack_u32(&q, 0);
+	gd__pack_u64(&q, GD_DROP_OFF);
+	gd__pack_u64(&q, len);
+	s->drop = (int)k;
+	w->drop_slot[k] = si;
+	return 1;
+}
+
+/* Slot si has left worker i (a result, or taken back): so has its drop. */
+static void drop_release(disp *d, int i, int si)
+{
+	slot *s = &d->slots[si];
+
+	d->w[i].big -= BIG(s);
+	if (s->drop >= 0)
+		d->w[i].drop_slot[s->drop] = -1;
+	s->drop = -1;
+}
+
+/* Open worker i's drops, named in its HELLO, when it runs on this node:
+ * through /proc, and only what is a gpudispatch drop holding the worker's
+ * token.  Anything else leaves its large tasks to MPI. */
+static void drops_open(disp *d, int i, const gd__hello *h)
+{
+	wk *w = &d->w[i];
+	unsigned k;
+
+	if (!d->drops_ok || !h->drop_token || strcmp(h->host, d->host) || w->drop_fd[0] >= 0)
+		return;
+	for (k = 0; k < GD_DROPS; k++) {
+		static const char want[] = "/memfd:gpudispatch-drop";
+		char path[64], link[64];
+		uint64_t token = 0;
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)h->pid, (int)h->drop_fd[k]);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < (ssize_t)sizeof(want) - 1 || memcmp(link, want, sizeof(want) - 1))
+			break;
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd < 0)
+			break;
+		if (pread(fd, &token, sizeof(token), 0) != (ssize_t)sizeof(token) ||
+		    token != h->drop_token) {
+			close(fd);
+			break;
+		}
+		w->drop_fd[k] = fd;
+	}
+	if (k == GD_DROPS)
+		return;
+	while (k-- > 0) {
+		close(w->drop_fd[k]);
+		w->drop_fd[k] = -1;
+	}
 }
 
 static void slot_wait(slot *s)
@@ -348,10 +473,10 @@ static batch *get_batch(disp *d)
 
 static int send_one(disp *d, int i, slot *s)
 {
-	if (MPI_Isend(s->b.p, (int)s->b.len, MPI_BYTE, i + 1, GD__TAG, d->comm, &s->req) !=
-	    MPI_SUCCESS)
+	if (MPI_Isend(slot_wire(s), (int)slot_wire_len(s), MPI_BYTE, i + 1, GD__TAG, d->comm,
+	              &s->req) != MPI_SUCCESS)
 		return GD_EMPI;
-	if (s->b.len > GD_BATCH_BYTES && !s->in_sfly) {
+	if (slot_wire_len(s) > GD_BATCH_BYTES && !s->in_sfly) {
 		/* past the eager limit, the bytes move only while both sides
 		 * call MPI (without single-copy transports): see sends_moving() */
 		d->sfly[(d->sfly_head + d->sfly_count) % d->nslots] = (int)(s - d->slots);
@@ -394,8 +519,8 @@ static int send_tasks(disp *d, int i, const int *sel, int n)
 		int j = k;
 
 		/* the longest run of small tasks that fits one eager message */
-		while (j < n && total + d->slots[sel[j]].b.len <= GD_BATCH_BYTES)
-			total += d->slots[sel[j++]].b.len;
+		while (j < n && total + slot_wire_len(&d->slots[sel[j]]) <= GD_BATCH_BYTES)
+			total += slot_wire_len(&d->slots[sel[j++]]);
 		batch *bt = j - k > 1 ? get_batch(d) : NULL;
 		if (!bt) {
 			if (send_one(d, i, s))
@@ -407,8 +532,8 @@ static int send_tasks(disp *d, int i, const int *sel, int n)
 		for (int m = k; m < j; m++) {
 			slot *t = &d->slots[sel[m]];
 
-			memcpy(bt->p + off, t->b.p, t->b.len);
-			off += t->b.len;
+			memcpy(bt->p + off, slot_wire(t), slot_wire_len(t));
+			off += slot_wire_len(t);
 		}
 		if (MPI_Isend(bt->p, (int)off, MPI_BYTE, i + 1, GD__TAG, d->comm, &bt->req) !=
 		    MPI_SUCCESS)
@@ -444,6 +569,8 @@ static int fill_worker(disp *d, int i)
 
 		slot_wait(s); /* a re-queued slot may still be going out */
 		gd__rec_put_hdr(s->b.p, &r);
+		if (BIG(s))
+			drop_put(d, i, si, &r);
 		s->worker = i;
 		s->dispatched_at = d->now;
 		w->ring[(w->head + w->count) % d->W] = si;
@@ -528,7 +655,7 @@ static int pop_task(disp *d, int i, uint64_t task_id, int *si_out)
 		w->ring[(w->head + k) % d->W] = w->ring[(w->head + k - 1) % d->W];
 	w->head = (w->head + 1) % d->W;
 	w->count--;
-	w->big -= BIG(&d->slots[*si_out]);
+	drop_release(d, i, *si_out);
 	d->inflight--;
 	w->last_done = d->now;
 	mark_hungry(d, i);
@@ -555,7 +682,7 @@ static void take_back(disp *d, int i)
 
 		w->head = (w->head + 1) % d->W;
 		w->count--;
-		w->big -= BIG(&d->slots[si]);
+		drop_release(d, i, si);
 		d->inflight--;
 		d->slots[si].last_worker = i; /* run it elsewhere; NOT_DONE names i */
 		if (d->stopping)
@@ -709,6 +836,7 @@ static int on_record(void *ctx, const gd__rec *r)
 		row->pid = h.pid;
 		gd__strlcpy(row->host, h.host, sizeof(row->host));
 		row->gpu = h.gpu;
+		drops_open(d, i, &h);
 		if (h.note[0])
 			gd__strlcpy(row->message, h.note, sizeof(row->message));
 		if (h.warning[0]) {
@@ -871,6 +999,7 @@ static int setup(disp *d)
 		d->slots[i].req = MPI_REQUEST_NULL;
 		d->slots[i].worker = d->slots[i].last_worker = -1;
 		d->slots[i].next_free = i + 1 < d->nslots ? i + 1 : -1;
+		d->slots[i].drop = -1;
 	}
 	d->free_head = 0;
 	for (int i = 0; i < d->nbatches; i++)
@@ -879,6 +1008,10 @@ static int setup(disp *d)
 		d->w[i].ring = calloc(d->W, sizeof(int));
 		if (!d->w[i].ring)
 			return GD_ENOMEM;
+		for (unsigned k = 0; k < GD_DROPS; k++) {
+			d->w[i].drop_fd[k] = -1;
+			d->w[i].drop_slot[k] = -1;
+		}
 		gd_worker_stats *row = &d->st->workers[i];
 		row->worker_id = i;
 		row->rank = i + 1;
@@ -907,8 +1040,15 @@ static void teardown(disp *d)
 			MPI_Wait(&d->batches[i].req, MPI_STATUS_IGNORE);
 		free(d->batches[i].p);
 	}
-	for (int i = 0; d->w && i < d->nw; i++)
+	for (int i = 0; d->w && i < d->nw; i++) {
 		free(d->w[i].ring);
+		for (unsigned k = 0; k < GD_DROPS; k++) {
+			if (d->w[i].drop_map[k])
+				munmap(d->w[i].drop_map[k], d->w[i].drop_cap[k]);
+			if (d->w[i].drop_fd[k] >= 0)
+				close(d->w[i].drop_fd[k]);
+		}
+	}
 	free(d->slots);
 	free(d->rq);
 	free(d->w);
@@ -936,6 +1076,10 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 
 	MPI_Comm_size(comm, &size);
 	d.nw = size - 1;
+	/* GPUDISPATCH_SHM=0: every large task through MPI (a check, or a
+	 * node whose /proc or memfds misbehave) */
+	d.drops_ok = !(getenv("GPUDISPATCH_SHM") && !strcmp(getenv("GPUDISPATCH_SHM"), "0"));
+	gethostname(d.host, sizeof(d.host) - 1);
 	st->start_time = gd_now();
 	st->total_hint = cfg->total_hint;
 	rc = setup(&d);

@@ -254,7 +254,7 @@ static int cmp_int(const void *a, const void *b)
 
 static int child_reset(const gd__exec *x, int fd, pid_t parent)
 {
-	int keep[66], n = 0, from = 3;
+	int one, *keep = x->keep ? x->keep : &one, n = 0, from = 3;
 	sigset_t none;
 
 	for (int sig = 1; sig < NSIG; sig++)
@@ -271,7 +271,7 @@ static int child_reset(const gd__exec *x, int fd, pid_t parent)
 	/* close every inherited fd but the socket and the task buffers (all
 	 * close-on-exec: a program a task runs gets none of them) */
 	keep[n++] = fd;
-	for (unsigned i = 0; i < x->n_shm && n < 66; i++)
+	for (unsigned i = 0; x->keep && i < x->n_shm; i++)
 		if (x->shm_fd[i] >= 0)
 			keep[n++] = x->shm_fd[i];
 	qsort(keep, (size_t)n, sizeof(int), cmp_int);
@@ -285,10 +285,7 @@ static int child_reset(const gd__exec *x, int fd, pid_t parent)
 	return fd;
 }
 
-/* The payload of a TASK_SHM record, in the executor's mapping of the
- * supervisor's buffer (mapped again when that buffer has grown).
- * \return 0 with r->payload / r->len set, or -1. */
-static int shm_task(gd__exec *x, gd__rec *r)
+int gd__exec_shm_task(gd__exec *x, gd__rec *r)
 {
 	gd__rd rd = {r->payload, r->payload + r->len, 0};
 	uint32_t b = gd__rd_u32(&rd);
@@ -361,7 +358,7 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 				write_all(fd, out.p, out.len);
 				_exit(0);
 			}
-			if (rec.type == GD_REC_TASK_SHM && shm_task(x, &rec) < 0) {
+			if (rec.type == GD_REC_TASK_SHM && gd__exec_shm_task(x, &rec) < 0) {
 				dprintf(2,
 				        "gpudispatch: worker %d executor: a bad shared-memory "
 				        "task\n",

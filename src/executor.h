@@ -50,12 +50,14 @@ typedef struct gd__exec {
 	gd_worker w;
 	int set_up;
 	gd__progress *prog; /* NULL when process() runs in the worker rank */
-	/* the supervisor's receive buffers that large tasks arrive in (memfds,
-	 * inherited), and the executor's own mappings of them */
+	/* the buffers that large tasks arrive in (memfds, inherited): the
+	 * supervisor's receive buffers, then its drops; and the executor's own
+	 * mappings of them */
 	const int *shm_fd;
 	unsigned n_shm;
 	uint8_t **shm_map;
 	size_t *shm_len;
+	int *keep; /* n_shm + 1 ints, made before the fork: the fds a child keeps */
 } gd__exec;
 
 /* Run setup; append a READY or SETUP_FAIL record to out.  \return 0 or GD_ENOMEM. */
@@ -63,6 +65,10 @@ int gd__exec_setup(gd__exec *x, gd__bytes *out);
 /* Run one task; append its SUCCESS or ERROR record to out and set
  * *elapsed_s to its run time.  \return 0 or GD_ENOMEM. */
 int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out, double *elapsed_s);
+/* Point a TASK_SHM record at its payload, in this process's mapping of the
+ * buffer it names (mapped again when that buffer has grown), and make it a
+ * TASK record.  \return 0, or -1 for a bad buffer, range or mapping. */
+int gd__exec_shm_task(gd__exec *x, gd__rec *r);
 /* Run cleanup; append CLEANUP_OK or CLEANUP_FAIL.  \return 0 or GD_ENOMEM. */
 int gd__exec_cleanup(gd__exec *x, gd__bytes *out);
 

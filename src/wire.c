@@ -21,6 +21,8 @@ static const char *const rec_names[GD_REC__MAX] = {
         [GD_REC_CLEANUP_OK] = "CLEANUP_OK",
         [GD_REC_CLEANUP_FAIL] = "CLEANUP_FAIL",
         [GD_REC_BYE] = "BYE",
+        [GD_REC_TASK_SHM] = "TASK_SHM",
+        [GD_REC_TASK_DROP] = "TASK_DROP",
 };
 
 const char *gd__rec_type_name(int type)
@@ -365,6 +367,9 @@ int gd__hello_pack(const gd__hello *h, gd__bytes *out)
 	rc |= gd__put_str(out, h->gpu.cpuset);
 	rc |= gd__put_str(out, h->note);
 	rc |= gd__put_str(out, h->warning);
+	for (unsigned k = 0; k < GD_DROPS; k++)
+		rc |= gd__put_u32(out, (uint32_t)h->drop_fd[k]);
+	rc |= gd__put_u64(out, h->drop_token);
 	return rc ? GD_ENOMEM : 0;
 }
 
@@ -384,6 +389,9 @@ int gd__hello_unpack(const uint8_t *p, size_t len, gd__hello *h)
 	gd__rd_str(&r, h->gpu.cpuset, sizeof(h->gpu.cpuset));
 	gd__rd_str(&r, h->note, sizeof(h->note));
 	gd__rd_str(&r, h->warning, sizeof(h->warning));
+	for (unsigned k = 0; k < GD_DROPS; k++)
+		h->drop_fd[k] = (int32_t)gd__rd_u32(&r);
+	h->drop_token = gd__rd_u64(&r);
 	if (r.bad || r.p != r.end)
 		return GD_EPROTO;
 	return 0;

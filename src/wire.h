@@ -34,7 +34,16 @@
 /* A task at least this large reaches the executor through shared memory
  * (one copy less, and no trickle through a socket's ~200 kB buffer). */
 #define GD_SHM_MIN  (64u << 10)
-#define GD_SHM_DESC 24u /* the TASK_SHM payload */
+#define GD_SHM_DESC 24u /* the TASK_SHM and TASK_DROP payload */
+/* Drops: shared buffers (memfds) each worker makes and rank 0 maps when
+ * both run on one node, so that rank 0 writes a large task's payload
+ * straight where the executor reads it, with no MPI transfer at all.  A
+ * worker holds at most GD_DROPS large tasks (rank 0's BIG_MAX).  The first
+ * GD_DROP_OFF bytes of a drop hold its token (u64), which proves to rank 0
+ * that the file it opened is the one the worker named; payloads start
+ * page-aligned after it. */
+#define GD_DROPS    2u
+#define GD_DROP_OFF 4096u
 
 typedef enum gd__rec_type {
 	GD_REC_TASK = 1,     /* r0 -> worker -> executor: run this task */
@@ -52,6 +61,8 @@ typedef enum gd__rec_type {
 	GD_REC_BYE,          /* worker -> r0: this worker has left the run */
 	GD_REC_TASK_SHM,     /* worker -> executor: a large task whose payload is in shared
 	                        memory: u32 buffer, u32 0, u64 offset, u64 length */
+	GD_REC_TASK_DROP,    /* r0 -> worker: a large task whose payload rank 0 wrote into
+	                        the worker's drop: u32 drop, u32 0, u64 offset, u64 length */
 	GD_REC__MAX
 } gd__rec_type;
 
@@ -187,8 +198,10 @@ typedef struct gd__hello {
 	int32_t pid;
 	char host[64];
 	gd_gpu gpu;
-	char note[256];    /* placement note (e.g. CPU workers), "" = none */
-	char warning[256]; /* placement warning, "" = none */
+	char note[256];            /* placement note (e.g. CPU workers), "" = none */
+	char warning[256];         /* placement warning, "" = none */
+	int32_t drop_fd[GD_DROPS]; /* the drops' fds in the worker, -1 = none */
+	uint64_t drop_token;       /* what each drop holds at offset 0 */
 } gd__hello;
 
 int gd__hello_pack(const gd__hello *h, gd__bytes *out);

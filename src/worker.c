@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -70,7 +71,11 @@ typedef struct sup {
 	gd__bytes *rbuf;
 	int *rrefs;
 	unsigned nrbuf;
-	/* large messages go to shared buffers (memfds) the executor maps */
+	/* large messages go to shared buffers (memfds) the executor maps:
+	 * shm_fd[0 .. nrbuf) receive them from MPI (process isolation only),
+	 * shm_fd[nrbuf .. nshm) are the drops rank 0 writes into itself */
+	unsigned nshm;
+	uint64_t drop_token;
 	int *shm_fd; /* -1: none */
 	uint8_t **shm_p;
 	size_t *shm_cap;
@@ -545,12 +550,43 @@ typedef struct rctx {
 	char err[160];
 } rctx;
 
+/* The executor's TASK_SHM descriptor of a TASK_DROP record from rank 0,
+ * into p->desc.  \return 0, or -1 with c->err set. */
+static int drop_desc(sup *s, const gd__rec *r, pend *p, rctx *c)
+{
+	gd__rd rd = {r->payload, r->payload + r->len, 0};
+	uint32_t k = gd__rd_u32(&rd);
+	uint64_t off, len;
+
+	gd__rd_u32(&rd);
+	off = gd__rd_u64(&rd);
+	len = gd__rd_u64(&rd);
+	if (rd.bad || rd.p != rd.end || k >= GD_DROPS || s->shm_fd[s->nrbuf + k] < 0 ||
+	    off < GD_DROP_OFF || len > GD_REC_MAX_PAYLOAD || off > UINT64_MAX - len) {
+		snprintf(c->err, sizeof(c->err), "a bad TASK_DROP record (task %llu)",
+		         (unsigned long long)r->task_id);
+		return -1;
+	}
+	gd__rec d = *r;
+	uint8_t *q = p->desc + GD_REC_HDR;
+
+	d.type = GD_REC_TASK_SHM;
+	d.len = GD_SHM_DESC;
+	gd__rec_put_hdr(p->desc, &d);
+	gd__pack_u32(&q, s->nrbuf + k);
+	gd__pack_u32(&q, 0);
+	gd__pack_u64(&q, off);
+	gd__pack_u64(&q, len);
+	return 0;
+}
+
 static int from_rank0(void *ctx, const gd__rec *r)
 {
 	rctx *c = ctx;
 	sup *s = c->s;
 
 	switch (r->type) {
+	case GD_REC_TASK_DROP:
 	case GD_REC_TASK: {
 		pend *p;
 
@@ -560,14 +596,17 @@ static int from_rank0(void *ctx, const gd__rec *r)
 			snprintf(c->err, sizeof(c->err), "rank 0 sent more than %u tasks", s->cap);
 			return GD_EPROTO;
 		}
+		if (r->type == GD_REC_TASK_DROP && drop_desc(s, r, RING(s, s->count), c))
+			return GD_EPROTO;
 		p = RING(s, s->count);
 		p->rec = r->payload - GD_REC_HDR;
 		p->rec_len = GD_REC_HDR + r->len;
 		p->buf = c->buf;
 		p->task_id = r->task_id;
 		p->attempt = r->attempt;
-		p->shm = c->shm != NULL && r->len >= GD_SHM_MIN;
-		if (p->shm) {
+		if (r->type == GD_REC_TASK_DROP) {
+			p->shm = 1; /* drop_desc() wrote the descriptor */
+		} else if ((p->shm = c->shm != NULL && r->len >= GD_SHM_MIN)) {
 			gd__rec d = *r;
 			uint8_t *q = p->desc + GD_REC_HDR;
 
@@ -703,8 +742,11 @@ static void run_inline(sup *s)
 		size_t used;
 		double took = 0;
 
-		gd__rec_parse(p->rec, p->rec_len, &r, &used, err, sizeof(err));
-		if (gd__exec_task(&s->x, &r, outbuf(s), &took))
+		gd__rec_parse(wire_ptr(p), wire_len(p), &r, &used, err, sizeof(err));
+		if (r.type == GD_REC_TASK_SHM && gd__exec_shm_task(&s->x, &r) < 0)
+			send_msg(s, GD_REC_ERROR, p->task_id, p->attempt, 0, 0,
+			         "cannot map the shared buffer holding the task");
+		else if (gd__exec_task(&s->x, &r, outbuf(s), &took))
 			s->err = GD_ENOMEM;
 		pop_head(s);
 		/* long tasks report at once, and look for an ABORT; tiny ones
@@ -735,6 +777,9 @@ static void say_hello(sup *s, const char *note, const char *warning)
 		h.gpu.index = h.gpu.numa_node = -1;
 	gd__strlcpy(h.note, note, sizeof(h.note));
 	gd__strlcpy(h.warning, warning, sizeof(h.warning));
+	for (unsigned k = 0; k < GD_DROPS; k++)
+		h.drop_fd[k] = s->drop_token ? s->shm_fd[s->nrbuf + k] : -1;
+	h.drop_token = s->drop_token;
 	gd__strlcpy(s->x.w.host, h.host, sizeof(s->x.w.host));
 	s->x.w.gpu = h.gpu;
 	if (gd__hello_pack(&h, &b) == 0)
@@ -743,6 +788,33 @@ static void say_hello(sup *s, const char *note, const char *warning)
 		s->err = GD_ENOMEM;
 	flush_out(s);
 	gd__bytes_free(&b);
+}
+
+/* Make the drops: GD_DROPS memfds, each GD_DROP_OFF bytes long with the
+ * token at offset 0.  Rank 0 grows them (it writes the payloads).  Without
+ * them (no memfds, no randomness) every large task comes through MPI. */
+static void make_drops(sup *s)
+{
+	uint64_t token = 0;
+
+	if (getrandom(&token, sizeof(token), GRND_NONBLOCK) != (ssize_t)sizeof(token) || !token)
+		return;
+	for (unsigned k = 0; k < GD_DROPS; k++) {
+		int fd = memfd_create("gpudispatch-drop", MFD_CLOEXEC);
+
+		if (fd < 0 || ftruncate(fd, GD_DROP_OFF) < 0 ||
+		    pwrite(fd, &token, sizeof(token), 0) != (ssize_t)sizeof(token)) {
+			if (fd >= 0)
+				close(fd);
+			for (unsigned j = 0; j < k; j++) {
+				close(s->shm_fd[s->nrbuf + j]);
+				s->shm_fd[s->nrbuf + j] = -1;
+			}
+			return;
+		}
+		s->shm_fd[s->nrbuf + k] = fd;
+	}
+	s->drop_token = token;
 }
 
 static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *cfg)
@@ -770,24 +842,29 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 		s->prog = p;
 		s->x.prog = p;
 	}
+	s->nshm = s->nrbuf + GD_DROPS;
+	s->shm_fd = malloc(s->nshm * sizeof(int));
+	s->shm_p = calloc(s->nshm, sizeof(*s->shm_p));
+	s->shm_cap = calloc(s->nshm, sizeof(size_t));
+	s->xmap = calloc(s->nshm, sizeof(*s->xmap));
+	s->xlen = calloc(s->nshm, sizeof(size_t));
+	for (unsigned b = 0; s->shm_fd && b < s->nshm; b++)
+		s->shm_fd[b] = -1;
+	if (!s->shm_fd || !s->shm_p || !s->shm_cap || !s->xmap || !s->xlen)
+		return GD_ENOMEM;
 	if (cfg->isolation != GD_ISOLATE_NONE) {
-		s->shm_fd = malloc(s->nrbuf * sizeof(int));
-		s->shm_p = calloc(s->nrbuf, sizeof(*s->shm_p));
-		s->shm_cap = calloc(s->nrbuf, sizeof(size_t));
-		s->xmap = calloc(s->nrbuf, sizeof(*s->xmap));
-		s->xlen = calloc(s->nrbuf, sizeof(size_t));
-		for (unsigned b = 0; s->shm_fd && b < s->nrbuf; b++)
-			s->shm_fd[b] = -1;
-		if (!s->shm_fd || !s->shm_p || !s->shm_cap || !s->xmap || !s->xlen)
+		s->x.keep = malloc((s->nshm + 1) * sizeof(int));
+		if (!s->x.keep)
 			return GD_ENOMEM;
 		/* without memfds (an old kernel), large tasks take the socket */
 		for (unsigned b = 0; b < s->nrbuf; b++)
 			s->shm_fd[b] = memfd_create("gpudispatch-task", MFD_CLOEXEC);
-		s->x.shm_fd = s->shm_fd;
-		s->x.n_shm = s->nrbuf;
-		s->x.shm_map = s->xmap;
-		s->x.shm_len = s->xlen;
 	}
+	make_drops(s);
+	s->x.shm_fd = s->shm_fd;
+	s->x.n_shm = s->nshm;
+	s->x.shm_map = s->xmap;
+	s->x.shm_len = s->xlen;
 	s->ring = calloc(s->cap, sizeof(*s->ring));
 	s->rbuf = calloc(s->nrbuf, sizeof(*s->rbuf));
 	s->rrefs = calloc(s->nrbuf, sizeof(*s->rrefs));
@@ -805,12 +882,17 @@ static void sup_free(sup *s)
 	gd__bytes_free(&s->out[0]);
 	gd__bytes_free(&s->out[1]);
 	gd__bytes_free(&s->in);
-	for (unsigned b = 0; s->shm_fd && b < s->nrbuf; b++) {
+	for (unsigned b = 0; s->shm_fd && b < s->nshm; b++) {
 		if (s->shm_p && s->shm_p[b])
 			munmap(s->shm_p[b], s->shm_cap[b]);
 		if (s->shm_fd[b] >= 0)
 			close(s->shm_fd[b]);
 	}
+	/* inline runs map the buffers through the executor's arrays */
+	for (unsigned b = 0; !s->prog && s->xmap && b < s->nshm; b++)
+		if (s->xmap[b])
+			munmap(s->xmap[b], s->xlen[b]);
+	free(s->x.keep);
 	free(s->shm_fd);
 	free(s->shm_p);
 	free(s->shm_cap);

@@ -4,7 +4,9 @@
  * say; the exit status is non-zero when a check failed.
  *
  * A task is a text command the test worker obeys: "ok N", "err", "hang",
- * "spin", "segv", "abort", "exit", "flaky", "seed", "echo <bytes>".
+ * "spin", "segv", "abort", "exit", "flaky", "seed", "echo <bytes>",
+ * "where <bytes>" (the name of the mapping the task's bytes are in),
+ * "flakyecho <bytes>" (fails its first attempt, then echoes).
  */
 #define _GNU_SOURCE
 #include "gpudispatch.h"
@@ -14,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,6 +76,32 @@ static int t_process(gd_worker *w, const gd_task *t, gd_result *r)
 		fprintf(st->out, "task %llu\n", (unsigned long long)t->id);
 	if (t->len >= 4 && memcmp(s, "echo", 4) == 0)
 		return gd_result_set(r, t->data, t->len);
+	if (t->len >= 9 && memcmp(s, "flakyecho", 9) == 0)
+		return t->attempt == 1 ? gd_result_error(r, "first attempt fails")
+		                       : gd_result_set(r, t->data, t->len);
+	if (t->len >= 5 && memcmp(s, "where", 5) == 0) {
+		/* which mapping of this process holds the task's bytes */
+		FILE *f = fopen("/proc/self/maps", "r");
+		char line[512], name[128] = "?";
+		uintptr_t a = (uintptr_t)t->data;
+
+		while (f && fgets(line, sizeof(line), f)) {
+			unsigned long lo, hi;
+			int at = 0;
+
+			if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) >= 2 &&
+			    a >= lo && a + t->len <= hi) {
+				snprintf(name, sizeof(name), "%s", at ? line + at : "");
+				name[strcspn(name, "\n")] = '\0';
+				if (!name[0])
+					strcpy(name, "anonymous");
+				break;
+			}
+		}
+		if (f)
+			fclose(f);
+		return gd_result_set(r, name, strlen(name));
+	}
 	if (t->len >= 3 && memcmp(s, "err", 3) == 0)
 		return gd_result_error(r, "bad input in task %llu", (unsigned long long)t->id);
 	if (t->len >= 4 && memcmp(s, "hang", 4) == 0) {
@@ -130,20 +159,23 @@ typedef struct gen {
 	int made;
 	const char **kinds; /* cycled; NULL = "ok" */
 	int nkinds;
-	int fail_after; /* return -1 after this many, 0 = never */
-	size_t *sizes;  /* echo payload sizes, NULL = text tasks */
-	int segv_every; /* with sizes: every Nth task (from the 2nd) crashes its executor */
-	int hang;       /* with sizes: every task hangs */
-	int untouched;  /* leave the task buffer alone: an empty task */
+	int fail_after;     /* return -1 after this many, 0 = never */
+	size_t *sizes;      /* echo payload sizes, NULL = text tasks */
+	const char *prefix; /* with sizes: what the payload starts with, NULL = "echo" */
+	int segv_every;     /* with sizes: every Nth task (from the 2nd) crashes its executor */
+	int hang;           /* with sizes: every task hangs */
+	int untouched;      /* leave the task buffer alone: an empty task */
 	/* the credit window: produced - reported <= workers * W at every call */
 	long max_ahead;
 	long reported;
 } gen;
 
-static void fill_pattern(uint8_t *p, size_t n, uint64_t id)
+static void fill_pattern(uint8_t *p, size_t n, uint64_t id, const char *prefix)
 {
-	memcpy(p, "echo", n < 4 ? n : 4);
-	for (size_t i = 4; i < n; i++)
+	size_t k = strlen(prefix);
+
+	memcpy(p, prefix, n < k ? n : k);
+	for (size_t i = k; i < n; i++)
 		p[i] = (uint8_t)(i * 31 + id);
 }
 
@@ -165,7 +197,7 @@ static int next_task(void *state, gd_buf *task)
 		uint8_t *p = gd_buf_reserve(task, n);
 		if (!p)
 			return -1;
-		fill_pattern(p, n, (uint64_t)g->made);
+		fill_pattern(p, n, (uint64_t)g->made, g->prefix ? g->prefix : "echo");
 		if (g->segv_every && g->made % g->segv_every == 1 && n >= 4)
 			memcpy(p, "segv", 4);
 		if (g->hang && n >= 4)
@@ -186,6 +218,7 @@ typedef struct seen {
 	int worker_of[MAXT];
 	char kind[MAXT]; /* 's'uccess, 'e'rror, 't'imeout, 'n'ot done */
 	char msg[MAXT][96];
+	char res[MAXT][96]; /* short results, as text */
 	int setup_fails, exits, exit_rc, successes_before_stop;
 	int stop_after;
 	volatile sig_atomic_t stop;
@@ -210,7 +243,10 @@ static void cb_success(void *u, const gd_event *ev)
 	seen *s = u;
 
 	mark(s, ev, 's');
-	if (ev->len >= 4 && memcmp(ev->data, "echo", 4) == 0) {
+	if (ev->task_id < MAXT && ev->len < sizeof(s->res[0]))
+		memcpy(s->res[ev->task_id], ev->data, ev->len);
+	if ((ev->len >= 4 && memcmp(ev->data, "echo", 4) == 0) ||
+	    (ev->len >= 9 && memcmp(ev->data, "flakyecho", 9) == 0)) {
 		/* the result must be the task's bytes, intact */
 		if (ev->len != ev->task_len || memcmp(ev->data, ev->task_data, ev->len))
 			s->size_bad++;
@@ -845,6 +881,65 @@ static void sc_stop_in_cleanup(seen *s, gd_config *cfg)
 	gd_stats_free(&st);
 }
 
+/* GPUDISPATCH_SHM=0 (read by rank 0): large tasks take MPI, not drops. */
+static void no_drops(void)
+{
+	if (g_rank == 0)
+		setenv("GPUDISPATCH_SHM", "0", 1);
+}
+
+/* Where a large task's bytes are when process() reads them: on one node,
+ * in a drop rank 0 wrote them into (no MPI transfer); with drops turned
+ * off, in the buffer MPI received them into.  `want` is part of the name
+ * of that mapping, `isolation` where process() runs. */
+static void sc_big_path(seen *s, gd_config *cfg, gd_isolation isolation, const char *want)
+{
+	static size_t sizes[8];
+	gen g = {.n = 8, .sizes = sizes, .prefix = "where"};
+	gd_stats st;
+	int rc;
+
+	for (int i = 0; i < 8; i++)
+		sizes[i] = i % 2 ? (size_t)(2u << 20) + 17 : 100000; /* the drops grow, stay */
+	cfg->isolation = isolation;
+	cfg->window = 3;
+	rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		for (int i = 0; i < g.n; i++)
+			if (!strstr(s->res[i], want)) {
+				fprintf(stderr, "task %d read from '%s', not '%s'\n", i, s->res[i],
+				        want);
+				failures++;
+			}
+	}
+	gd_stats_free(&st);
+}
+
+/* Large tasks whose first attempt fails run again on the other worker,
+ * from a drop rank 0 filled again, and come back intact. */
+static void sc_big_retry(seen *s, gd_config *cfg)
+{
+	static size_t sizes[12];
+	gen g = {.n = 12, .sizes = sizes, .prefix = "flakyecho"};
+	gd_stats st;
+	int rc;
+
+	for (int i = 0; i < 12; i++)
+		sizes[i] = (size_t)(70000 + 150000 * (i % 4));
+	cfg->retries = 1;
+	cfg->window = 2;
+	rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		CHECK(st.completed == 12 && st.retried == 12);
+		CHECK(s->size_bad == 0);
+	}
+	gd_stats_free(&st);
+}
+
 static void sc_inline(seen *s, gd_config *cfg)
 {
 	cfg->isolation = GD_ISOLATE_NONE;
@@ -908,6 +1003,18 @@ int main(int argc, char **argv)
 		sc_stop_in_cleanup(&s, &cfg);
 	else if (!strcmp(sc, "inline"))
 		sc_inline(&s, &cfg);
+	else if (!strcmp(sc, "big_mpi"))
+		no_drops(), sc_big(&s, &cfg);
+	else if (!strcmp(sc, "big_crash_mpi"))
+		no_drops(), sc_big_crash(&s, &cfg);
+	else if (!strcmp(sc, "big_path"))
+		sc_big_path(&s, &cfg, GD_ISOLATE_PROCESS, "memfd:gpudispatch-drop");
+	else if (!strcmp(sc, "big_path_mpi"))
+		no_drops(), sc_big_path(&s, &cfg, GD_ISOLATE_PROCESS, "memfd:gpudispatch-task");
+	else if (!strcmp(sc, "big_path_inline"))
+		sc_big_path(&s, &cfg, GD_ISOLATE_NONE, "memfd:gpudispatch-drop");
+	else if (!strcmp(sc, "big_retry"))
+		sc_big_retry(&s, &cfg);
 	else {
 		fprintf(stderr, "unknown scenario %s\n", sc);
 		failures++;

@@ -187,6 +187,9 @@ static void test_hello_roundtrip(void)
 	strcpy(h.gpu.bus_id, "0000:b7:00.0");
 	strcpy(h.gpu.cpuset, "8-15,24-31");
 	strcpy(h.warning, "far cores");
+	h.drop_fd[0] = 17;
+	h.drop_fd[GD_DROPS - 1] = -1;
+	h.drop_token = 0x0123456789abcdefULL;
 	CU_ASSERT_EQUAL(gd__hello_pack(&h, &b), 0);
 	CU_ASSERT_EQUAL(gd__hello_unpack(b.p, b.len, &o), 0);
 	CU_ASSERT_EQUAL(o.pid, 4242);
@@ -196,6 +199,9 @@ static void test_hello_roundtrip(void)
 	CU_ASSERT_STRING_EQUAL(o.gpu.bus_id, "0000:b7:00.0");
 	CU_ASSERT_STRING_EQUAL(o.gpu.cpuset, "8-15,24-31");
 	CU_ASSERT_STRING_EQUAL(o.warning, "far cores");
+	CU_ASSERT_EQUAL(o.drop_fd[0], 17);
+	CU_ASSERT_EQUAL(o.drop_fd[GD_DROPS - 1], -1);
+	CU_ASSERT_EQUAL(o.drop_token, 0x0123456789abcdefULL);
 	for (size_t n = 0; n < b.len; n++) {
 		uint8_t *copy = malloc(n ? n : 1);
 		memcpy(copy, b.p, n);
