@@ -409,6 +409,12 @@ void gd_config_init(gd_config *cfg);
  * \note Argument errors (GD_EINVAL, GD_EWINDOW, GD_ETIMEOUT, GD_ENOCLASS,
  *       GD_ENOGEN, GD_ENOWORKER) are returned before anything runs, and no
  *       callback is called.  Otherwise on_exit runs exactly once on rank 0.
+ * \note A task larger than 4000 bytes bound for a worker on rank 0's own
+ *       node is written by rank 0 into shared memory the worker made (two
+ *       buffers per worker, as large as the largest such task), not sent
+ *       through MPI; process() reads it there, page-aligned.  Set
+ *       GPUDISPATCH_SHM=0 in rank 0's environment to send every task
+ *       through MPI.
  */
 int gd_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
            const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats);
