@@ -410,7 +410,7 @@ void gd_config_init(gd_config *cfg);
  *       GD_ENOGEN, GD_ENOWORKER) are returned before anything runs, and no
  *       callback is called.  Otherwise on_exit runs exactly once on rank 0.
  * \note A task larger than 4000 bytes bound for a worker on rank 0's own
- *       node is written by rank 0 into shared memory the worker made (two
+ *       node is written by rank 0 into shared memory the worker made (three
  *       buffers per worker, as large as the largest such task), not sent
  *       through MPI; process() reads it there, page-aligned.  Set
  *       GPUDISPATCH_SHM=0 in rank 0's environment to send every task

@@ -47,7 +47,8 @@ typedef struct wk {
 	int abort_sent; /* ABORT went out (stop now); may follow a STOP */
 	int *ring;      /* slots held, oldest first */
 	unsigned head, count;
-	unsigned big; /* of which past the eager limit */
+	unsigned big;     /* of which past the eager limit */
+	unsigned big_max; /* how many of those it may hold */
 	double last_done;
 	/* the worker's drops, mapped here when it shares this node */
 	int drop_fd[GD_DROPS]; /* -1 = none */
@@ -84,7 +85,8 @@ typedef struct disp {
 	int nalloc; /* batches[0 .. nalloc) have their buffer */
 	int *bfly;  /* batches being sent, oldest first */
 	int fly_head, fly_count;
-	int *sfly; /* slots sent on their own (large tasks) not known done, FIFO */
+	int big_full; /* workers holding as many large tasks as they may */
+	int *sfly;    /* slots sent on their own (large tasks) not known done, FIFO */
 	int sfly_head, sfly_count;
 	double now;        /* the clock, read once per loop */
 	double avg_task_s; /* running mean of the tasks' run time */
@@ -161,9 +163,12 @@ static void set_state(disp *d, int i, int state)
 /* Past the eager limit: sent on its own, by rendezvous. */
 #define BIG(s) ((s)->b.len > GD_BATCH_BYTES)
 
-/* Large tasks a worker may hold: one running, one being copied in.  More
- * would only wait in rank 0's sends, and a rendezvous moves only while both
- * sides call MPI, so rank 0 would have to poll for them. */
+/* Large tasks a worker may hold through MPI: one running, one being copied
+ * in.  More would only wait in rank 0's sends, and a rendezvous moves only
+ * while both sides call MPI, so rank 0 would have to poll for them.  A
+ * worker with drops may hold one per drop (w->big_max = GD_DROPS): one
+ * running and two queued, so that its supervisor, which looks at MPI only
+ * when its executor reports, always has the next one to hand over. */
 #define BIG_MAX 2u
 
 /* Worker i may take another task (a credit, and room for a large one). */
@@ -171,7 +176,7 @@ static int has_credit(const disp *d, int i)
 {
 	const wk *w = &d->w[i];
 
-	return w->count < d->W && w->big < BIG_MAX;
+	return w->count < d->W && w->big < w->big_max;
 }
 
 /* What goes out for a slot: its TASK_DROP record, or the task itself. */
@@ -241,7 +246,8 @@ static void drop_release(disp *d, int i, int si)
 {
 	slot *s = &d->slots[si];
 
-	d->w[i].big -= BIG(s);
+	if (BIG(s) && d->w[i].big-- == d->w[i].big_max)
+		d->big_full--;
 	if (s->drop >= 0)
 		d->w[i].drop_slot[s->drop] = -1;
 	s->drop = -1;
@@ -278,8 +284,10 @@ static void drops_open(disp *d, int i, const gd__hello *h)
 		}
 		w->drop_fd[k] = fd;
 	}
-	if (k == GD_DROPS)
+	if (k == GD_DROPS) {
+		w->big_max = GD_DROPS; /* before it holds any task: READY comes later */
 		return;
+	}
 	while (k-- > 0) {
 		close(w->drop_fd[k]);
 		w->drop_fd[k] = -1;
@@ -575,7 +583,8 @@ static int fill_worker(disp *d, int i)
 		s->dispatched_at = d->now;
 		w->ring[(w->head + w->count) % d->W] = si;
 		w->count++;
-		w->big += BIG(s);
+		if (BIG(s) && ++w->big == w->big_max)
+			d->big_full++;
 		d->inflight++;
 		sel[n++] = si;
 		gd_event ev = slot_event(d, si, GD_EV_DISPATCH, i);
@@ -1012,6 +1021,7 @@ static int setup(disp *d)
 			d->w[i].drop_fd[k] = -1;
 			d->w[i].drop_slot[k] = -1;
 		}
+		d->w[i].big_max = BIG_MAX;
 		gd_worker_stats *row = &d->st->workers[i];
 		row->worker_id = i;
 		row->rank = i + 1;
@@ -1138,6 +1148,12 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			/* every credit is out: nothing to do before a result, which
 			 * with tasks this long is not due for a while */
 			gd__backoff(&idle, 200, 0.25 * d.W * d.avg_task_s);
+		else if (d.inflight && d.big_full)
+			/* a worker at its large-task limit may hold only one task
+			 * besides the running one: the next is due within about one
+			 * task's run, so sleep a quarter of that, not the growing
+			 * back-off (up to 1 ms), which could leave it idle */
+			gd__backoff(&idle, 200, 0.25 * d.avg_task_s);
 		else
 			gd__backoff(&idle, 200, 0);
 	}

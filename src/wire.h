@@ -38,11 +38,11 @@
 /* Drops: shared buffers (memfds) each worker makes and rank 0 maps when
  * both run on one node, so that rank 0 writes a large task's payload
  * straight where the executor reads it, with no MPI transfer at all.  A
- * worker holds at most GD_DROPS large tasks (rank 0's BIG_MAX).  The first
+ * worker with drops holds at most GD_DROPS large tasks.  The first
  * GD_DROP_OFF bytes of a drop hold its token (u64), which proves to rank 0
  * that the file it opened is the one the worker named; payloads start
  * page-aligned after it. */
-#define GD_DROPS    2u
+#define GD_DROPS    3u
 #define GD_DROP_OFF 4096u
 
 typedef enum gd__rec_type {

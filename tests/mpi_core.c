@@ -606,7 +606,7 @@ static void on_alarm(int sig)
  * timeout.  A worker holding two large tasks looks at MPI only every few
  * ms: it must still see the ABORT.  Rank 0 gives a worker at most two
  * large tasks at a time, whatever the window. */
-static void sc_big_abort(seen *s, gd_config *cfg)
+static void sc_big_abort(seen *s, gd_config *cfg, int per_worker)
 {
 	static size_t sizes[64];
 	gen g = {.n = 64, .sizes = sizes, .hang = 1};
@@ -626,7 +626,8 @@ static void sc_big_abort(seen *s, gd_config *cfg)
 	CHECK(rc == GD_EINTR);
 	if (g_rank == 0) {
 		every_task_once(s, g.made);
-		CHECK(g.made == nworkers() * 2); /* two large tasks each, not W = 4 */
+		/* large tasks each: one per drop (3), or 2 through MPI; not W = 4 */
+		CHECK(g.made == nworkers() * per_worker);
 		CHECK(st.not_done == (uint64_t)g.made);
 		CHECK(st.completed == 0);
 		CHECK(st.elapsed_s < 30);
@@ -994,7 +995,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(sc, "empty"))
 		sc_empty(&s, &cfg);
 	else if (!strcmp(sc, "big_abort"))
-		sc_big_abort(&s, &cfg);
+		sc_big_abort(&s, &cfg, 3);
+	else if (!strcmp(sc, "big_abort_mpi"))
+		no_drops(), sc_big_abort(&s, &cfg, 2);
 	else if (!strcmp(sc, "retry_w1"))
 		sc_retry_w1(&s, &cfg);
 	else if (!strcmp(sc, "generator_error_retry"))
