@@ -240,8 +240,8 @@ static int start_executor(sup *s)
 	if (s->prog)
 		__atomic_store_n(&s->prog->running, 0, __ATOMIC_RELEASE);
 	if (s->xmap) { /* the new executor has mapped nothing yet */
-		memset(s->xmap, 0, s->nrbuf * sizeof(*s->xmap));
-		memset(s->xlen, 0, s->nrbuf * sizeof(size_t));
+		memset(s->xmap, 0, s->nshm * sizeof(*s->xmap));
+		memset(s->xlen, 0, s->nshm * sizeof(size_t));
 	}
 	rc = gd__exec_spawn(&s->x, s->placed ? &s->place : NULL, &s->pid, &s->fd);
 
