@@ -160,7 +160,7 @@ static void set_state(disp *d, int i, int state)
 
 /* ------------------------------------------------------------ slots */
 
-/* Past the eager limit: sent on its own, by rendezvous. */
+/* Past the eager limit: written into a drop, or sent on its own (rendezvous). */
 #define BIG(s) ((s)->b.len > GD_BATCH_BYTES)
 
 /* Large tasks a worker may hold through MPI: one running, one being copied
