@@ -226,16 +226,7 @@ static int drop_put(disp *d, int i, int si, const gd__rec *r)
 	}
 	memcpy(w->drop_map[k] + GD_DROP_OFF, s->b.p + GD_REC_HDR, len);
 
-	gd__rec t = *r;
-	uint8_t *q = s->dmsg + GD_REC_HDR;
-
-	t.type = GD_REC_TASK_DROP;
-	t.len = GD_SHM_DESC;
-	gd__rec_put_hdr(s->dmsg, &t);
-	gd__pack_u32(&q, k);
-	gd__pack_u32(&q, 0);
-	gd__pack_u64(&q, GD_DROP_OFF);
-	gd__pack_u64(&q, len);
+	gd__shm_desc_put(s->dmsg, r, GD_REC_TASK_DROP, k, GD_DROP_OFF, len);
 	s->drop = (int)k;
 	w->drop_slot[k] = si;
 	return 1;

@@ -287,15 +287,11 @@ static int child_reset(const gd__exec *x, int fd, pid_t parent)
 
 int gd__exec_shm_task(gd__exec *x, gd__rec *r)
 {
-	gd__rd rd = {r->payload, r->payload + r->len, 0};
-	uint32_t b = gd__rd_u32(&rd);
+	uint32_t b;
 	uint64_t off, len;
 	struct stat sb;
 
-	gd__rd_u32(&rd);
-	off = gd__rd_u64(&rd);
-	len = gd__rd_u64(&rd);
-	if (rd.bad || b >= x->n_shm || len > GD_REC_MAX_PAYLOAD || off > SIZE_MAX - len)
+	if (gd__shm_desc_get(r, &b, &off, &len) || b >= x->n_shm || off > SIZE_MAX - len)
 		return -1;
 	if (off + len > x->shm_len[b]) {
 		if (x->shm_map[b])

@@ -193,6 +193,15 @@ int gd__cfg_pack(const gd_config *cfg, gd__bytes *out);
 int gd__cfg_unpack(const uint8_t *p, size_t len, gd__wcfg *w);
 void gd__cfg_free(gd__wcfg *w);
 
+/* A large task's place in shared memory: the TASK_SHM / TASK_DROP record
+ * (header from r, with type and length replaced) into out, which holds
+ * GD_REC_HDR + GD_SHM_DESC bytes. */
+void gd__shm_desc_put(uint8_t *out, const gd__rec *r, uint8_t type, uint32_t buf, uint64_t off,
+                      uint64_t len);
+/* Read a TASK_SHM / TASK_DROP payload.  \return 0, or GD_EPROTO when it is
+ * not exactly GD_SHM_DESC bytes or the range overflows. */
+int gd__shm_desc_get(const gd__rec *r, uint32_t *buf, uint64_t *off, uint64_t *len);
+
 /* The HELLO payload: who and where a worker is. */
 typedef struct gd__hello {
 	int32_t pid;

@@ -554,29 +554,16 @@ typedef struct rctx {
  * into p->desc.  \return 0, or -1 with c->err set. */
 static int drop_desc(sup *s, const gd__rec *r, pend *p, rctx *c)
 {
-	gd__rd rd = {r->payload, r->payload + r->len, 0};
-	uint32_t k = gd__rd_u32(&rd);
+	uint32_t k;
 	uint64_t off, len;
 
-	gd__rd_u32(&rd);
-	off = gd__rd_u64(&rd);
-	len = gd__rd_u64(&rd);
-	if (rd.bad || rd.p != rd.end || k >= GD_DROPS || s->shm_fd[s->nrbuf + k] < 0 ||
-	    off < GD_DROP_OFF || len > GD_REC_MAX_PAYLOAD || off > UINT64_MAX - len) {
+	if (gd__shm_desc_get(r, &k, &off, &len) || k >= GD_DROPS || s->shm_fd[s->nrbuf + k] < 0 ||
+	    off < GD_DROP_OFF) {
 		snprintf(c->err, sizeof(c->err), "a bad TASK_DROP record (task %llu)",
 		         (unsigned long long)r->task_id);
 		return -1;
 	}
-	gd__rec d = *r;
-	uint8_t *q = p->desc + GD_REC_HDR;
-
-	d.type = GD_REC_TASK_SHM;
-	d.len = GD_SHM_DESC;
-	gd__rec_put_hdr(p->desc, &d);
-	gd__pack_u32(&q, s->nrbuf + k);
-	gd__pack_u32(&q, 0);
-	gd__pack_u64(&q, off);
-	gd__pack_u64(&q, len);
+	gd__shm_desc_put(p->desc, r, GD_REC_TASK_SHM, s->nrbuf + k, off, len);
 	return 0;
 }
 
@@ -607,16 +594,8 @@ static int from_rank0(void *ctx, const gd__rec *r)
 		if (r->type == GD_REC_TASK_DROP) {
 			p->shm = 1; /* drop_desc() wrote the descriptor */
 		} else if ((p->shm = c->shm != NULL && r->len >= GD_SHM_MIN)) {
-			gd__rec d = *r;
-			uint8_t *q = p->desc + GD_REC_HDR;
-
-			d.type = GD_REC_TASK_SHM;
-			d.len = GD_SHM_DESC;
-			gd__rec_put_hdr(p->desc, &d);
-			gd__pack_u32(&q, (uint32_t)c->buf);
-			gd__pack_u32(&q, 0);
-			gd__pack_u64(&q, (uint64_t)(r->payload - c->shm));
-			gd__pack_u64(&q, r->len);
+			gd__shm_desc_put(p->desc, r, GD_REC_TASK_SHM, (uint32_t)c->buf,
+			                 (uint64_t)(r->payload - c->shm), r->len);
 		}
 		s->count++;
 		s->rrefs[c->buf]++;

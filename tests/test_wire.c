@@ -211,6 +211,42 @@ static void test_hello_roundtrip(void)
 	gd__bytes_free(&b);
 }
 
+/* The shared-memory descriptor: what rank 0 or the supervisor packs is what
+ * the supervisor or the executor reads; a wrong size or an overflowing range
+ * is refused. */
+static void test_shm_desc(void)
+{
+	gd__rec r = {.type = GD_REC_TASK, .attempt = 2, .worker = 7, .task_id = 99, .len = 5};
+	uint8_t buf[GD_REC_HDR + GD_SHM_DESC], bad[GD_REC_HDR + GD_SHM_DESC];
+	gd__rec o;
+	size_t used;
+	char err[128];
+	uint32_t b;
+	uint64_t off, len;
+
+	gd__shm_desc_put(buf, &r, GD_REC_TASK_DROP, 2, GD_DROP_OFF, 1u << 20);
+	CU_ASSERT_EQUAL(gd__rec_parse(buf, sizeof(buf), &o, &used, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(used, sizeof(buf));
+	CU_ASSERT_EQUAL(o.type, GD_REC_TASK_DROP);
+	CU_ASSERT_EQUAL(o.task_id, 99);
+	CU_ASSERT_EQUAL(o.attempt, 2);
+	CU_ASSERT_EQUAL(o.worker, 7);
+	CU_ASSERT_EQUAL(o.len, GD_SHM_DESC);
+	CU_ASSERT_EQUAL(gd__shm_desc_get(&o, &b, &off, &len), 0);
+	CU_ASSERT_EQUAL(b, 2);
+	CU_ASSERT_EQUAL(off, GD_DROP_OFF);
+	CU_ASSERT_EQUAL(len, 1u << 20);
+
+	o.len = GD_SHM_DESC - 1; /* short */
+	CU_ASSERT_EQUAL(gd__shm_desc_get(&o, &b, &off, &len), GD_EPROTO);
+	gd__shm_desc_put(bad, &r, GD_REC_TASK_SHM, 0, UINT64_MAX - 10, 100); /* wraps */
+	CU_ASSERT_EQUAL(gd__rec_parse(bad, sizeof(bad), &o, &used, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(gd__shm_desc_get(&o, &b, &off, &len), GD_EPROTO);
+	gd__shm_desc_put(bad, &r, GD_REC_TASK_SHM, 0, 0, (uint64_t)GD_REC_MAX_PAYLOAD + 1);
+	CU_ASSERT_EQUAL(gd__rec_parse(bad, sizeof(bad), &o, &used, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(gd__shm_desc_get(&o, &b, &off, &len), GD_EPROTO);
+}
+
 static void test_errors_table(void)
 {
 	CU_ASSERT_STRING_EQUAL(gd_strerror(0), "success");
@@ -251,6 +287,7 @@ int main(void)
 	CU_add_test(s, "stream needs more", test_stream_parse_needs_more);
 	CU_add_test(s, "config round trip", test_config_roundtrip);
 	CU_add_test(s, "hello round trip", test_hello_roundtrip);
+	CU_add_test(s, "shared-memory descriptor", test_shm_desc);
 	CU_add_test(s, "error table", test_errors_table);
 	CU_add_test(s, "config defaults", test_config_defaults);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
