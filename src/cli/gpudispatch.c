@@ -413,10 +413,13 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.rd.fd = -1;
 	/* usage errors are found identically on every rank, before MPI starts;
-	 * only rank 0 says so */
+	 * only rank 0 says so and exits 2, which the launcher passes on. The
+	 * others exit 0: a rank that exited 2 first would make mpirun kill
+	 * rank 0 before it had said what was wrong. */
 	if (cli_parse_args(argc, argv, &a.o, err, sizeof(err))) {
-		if (is_rank0_by_env())
-			fprintf(stderr, "gpudispatch: %s\nTry 'gpudispatch --help'.\n", err);
+		if (!is_rank0_by_env())
+			return 0;
+		fprintf(stderr, "gpudispatch: %s\nTry 'gpudispatch --help'.\n", err);
 		return CLI_EXIT_USAGE;
 	}
 	if (a.o.cmd == CLI_CMD_HELP || a.o.cmd == CLI_CMD_VERSION) {
