@@ -6,7 +6,8 @@
  * A task is a text command the test worker obeys: "ok N", "err", "hang",
  * "spin", "segv", "abort", "exit", "flaky", "seed", "echo <bytes>",
  * "where <bytes>" (the name of the mapping the task's bytes are in),
- * "flakyecho <bytes>" (fails its first attempt, then echoes).
+ * "flakyecho <bytes>" (fails its first attempt, then echoes), "ms" (sleeps
+ * 1 ms).
  */
 #define _GNU_SOURCE
 #include "gpudispatch.h"
@@ -18,7 +19,10 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#define MAXT 4096 /* task ids the checks follow */
 
 static int failures;
 static int g_rank;
@@ -66,12 +70,20 @@ static int t_setup(gd_worker *w, const gd_args *args)
 	return 0;
 }
 
+/* How many times each task ran, over every executor this rank forks: a
+ * shared mapping made before gd_run() (NULL: not counted). */
+static unsigned *runs;
+
 static int t_process(gd_worker *w, const gd_task *t, gd_result *r)
 {
 	wstate *st = gd_worker_data(w);
 	const char *s = t->data;
 	char out[128];
 
+	if (runs && t->id < MAXT)
+		__atomic_fetch_add(&runs[t->id], 1, __ATOMIC_RELAXED);
+	if (t->len >= 2 && memcmp(s, "ms", 2) == 0)
+		usleep(1000);
 	if (st->out)
 		fprintf(st->out, "task %llu\n", (unsigned long long)t->id);
 	if (t->len >= 4 && memcmp(s, "echo", 4) == 0)
@@ -151,8 +163,6 @@ static int t_cleanup(gd_worker *w)
 static const gd_worker_class test_class = {"test", t_setup, t_process, t_cleanup};
 
 /* ------------------------------------------------------------ generator */
-
-#define MAXT 4096
 
 typedef struct gen {
 	int n; /* tasks to make */
@@ -941,6 +951,54 @@ static void sc_big_retry(seen *s, gd_config *cfg)
 	gd_stats_free(&st);
 }
 
+/*
+ * A steady stream of 1 ms tasks, with crashes and a hang in it.  The
+ * supervisor collects the results of such a stream without being woken by
+ * each; when it replaces an executor it must still take every result that
+ * executor wrote, or those tasks would run a second time.  Each task runs
+ * exactly once.
+ */
+static void sc_lazy_crash(seen *s, gd_config *cfg)
+{
+	enum { N = 600 };
+	static const char *kinds[N];
+	static unsigned total[MAXT], none[MAXT];
+	gen g = {.n = N, .kinds = kinds, .nkinds = N};
+	gd_stats st;
+	int rc;
+
+	for (int i = 0; i < N; i++)
+		kinds[i] = i == 150 || i == 451 ? "segv" : i == 300 ? "hang" : "ms";
+	runs = mmap(NULL, MAXT * sizeof(*runs), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	            -1, 0);
+	CHECK(runs != MAP_FAILED);
+	if (runs == MAP_FAILED)
+		runs = NULL;
+	cfg->window = 16;
+#ifdef __SANITIZE_ADDRESS__
+	cfg->task_timeout = 3;
+#else
+	cfg->task_timeout = 0.5;
+#endif
+	rc = run(s, &g, cfg, &st);
+	MPI_Reduce(runs ? runs : none, total, MAXT, MPI_UNSIGNED, MPI_SUM, 0, MPI_COMM_WORLD);
+	if (g_rank == 0) {
+		int again = 0;
+
+		CHECK(rc == 0);
+		every_task_once(s, N);
+		CHECK(s->kind[150] == 'e' && s->kind[451] == 'e' && s->kind[300] == 't');
+		CHECK(st.completed == N - 3);
+		for (int i = 0; i < N; i++)
+			if (total[i] != 1 && again++ < 5)
+				fprintf(stderr, "task %d (%s) ran %u times\n", i, kinds[i],
+				        total[i]);
+		CHECK(again == 0);
+		printf("lazy_crash: %d tasks, %d ran more than once\n", N, again);
+	}
+	gd_stats_free(&st);
+}
+
 static void sc_inline(seen *s, gd_config *cfg)
 {
 	cfg->isolation = GD_ISOLATE_NONE;
@@ -1018,6 +1076,8 @@ int main(int argc, char **argv)
 		sc_big_path(&s, &cfg, GD_ISOLATE_NONE, "memfd:gpudispatch-drop");
 	else if (!strcmp(sc, "big_retry"))
 		sc_big_retry(&s, &cfg);
+	else if (!strcmp(sc, "lazy_crash"))
+		sc_lazy_crash(&s, &cfg);
 	else {
 		fprintf(stderr, "unknown scenario %s\n", sc);
 		failures++;
