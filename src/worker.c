@@ -121,6 +121,7 @@ typedef struct sup {
 	int ready_sent;
 	int big;           /* the last task message from rank 0 was large */
 	unsigned big_held; /* large tasks held (>= GD_SHM_MIN); rank 0 sends two at most */
+	unsigned shm_held; /* tasks held in shared memory (a drop or a receive buffer) */
 	int stop, abort, retired;
 	int err;
 } sup;
@@ -178,6 +179,8 @@ static void release(sup *s, pend *p)
 		s->rrefs[p->buf] = 0;
 	if (p->rec_len >= GD_REC_HDR + GD_SHM_MIN && s->big_held)
 		s->big_held--;
+	if (p->shm && s->shm_held)
+		s->shm_held--;
 }
 
 static void pop_head(sup *s)
@@ -618,6 +621,7 @@ static int from_rank0(void *ctx, const gd__rec *r)
 		s->count++;
 		s->rrefs[c->buf]++;
 		s->big_held += r->len >= GD_SHM_MIN;
+		s->shm_held += p->shm != 0;
 		return 0;
 	}
 	case GD_REC_STOP:
@@ -914,15 +918,17 @@ static void sup_free(sup *s)
  * supervisor picks the results up on a timer: at the latest when half of
  * the queued work is done, and within LAZY_MAX_S.  Results reach rank 0 that
  * much later, in batches; none is held inside the executor, so a crash
- * loses none.
+ * loses none.  Not while a task in shared memory is held: rank 0 sends the
+ * next large task only once a drop or buffer is free, and a late result
+ * would leave the executor waiting for it.
  */
 static double lazy_wait(sup *s)
 {
 	double start;
 	int k;
 
-	if (s->ex != EX_RUNNING || s->big || s->wr < s->count || s->avg_task_s < LAZY_MIN_TASK_S ||
-	    s->small_results < LAZY_MIN_SMALL)
+	if (s->ex != EX_RUNNING || s->big || s->shm_held || s->wr < s->count ||
+	    s->avg_task_s < LAZY_MIN_TASK_S || s->small_results < LAZY_MIN_SMALL)
 		return 0;
 	k = running_task(s, &start);
 	if (k < 0 || s->count - (unsigned)k < LAZY_MIN_QUEUED)
