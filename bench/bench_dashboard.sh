@@ -1,17 +1,19 @@
 #!/bin/bash
 # Run bench_dashboard with a terminal, so that the dashboard is really drawn:
 # directly when this shell has one, else inside a detached tmux session.
-#   bench/bench_dashboard.sh BUILD_DIR [TASKS [REPS [NPROCS]]]
+#   bench/bench_dashboard.sh BUILD_DIR [TASKS [REPS [NPROCS [aa]]]]
+# "aa": both arms without the dashboard, the noise floor of the measurement.
 set -eu
-build=${1:?usage: $0 BUILD_DIR [TASKS [REPS [NPROCS]]]}
+build=${1:?usage: $0 BUILD_DIR [TASKS [REPS [NPROCS [aa]]]]}
 tasks=${2:-2000000}
 reps=${3:-5}
 np=${4:-3}
+mode=${5:-}
 exe=$(cd "$build" && pwd)/bench/bench_dashboard
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cmd="mpirun --oversubscribe -n $np $exe $tasks $reps $report"
+cmd="mpirun --oversubscribe -n $np $exe $tasks $reps $report $mode"
 if { : </dev/tty; } 2>/dev/null; then
 	$cmd >/dev/null
 else
