@@ -981,6 +981,8 @@ static void begin_stop(disp *d, int how)
 	}
 }
 
+/* The pools and tables of the run.  \return 0, or GD_ENOMEM with whatever
+ * was made in a state teardown() can free. */
 static int setup(disp *d)
 {
 	d->nslots = d->nw * (int)d->W;
@@ -992,26 +994,28 @@ static int setup(disp *d)
 	d->hungry = calloc((size_t)d->nw, sizeof(*d->hungry));
 	d->in_hungry = calloc((size_t)d->nw, 1);
 	d->st->workers = calloc((size_t)d->nw, sizeof(*d->st->workers));
-	if (!d->slots || !d->rq || !d->w || !d->batches || !d->st->workers || !d->hungry ||
-	    !d->in_hungry)
-		return GD_ENOMEM;
-	for (int i = 0; i < d->nslots; i++) {
+	/* what teardown() looks at, first: it waits on requests, closes fds */
+	for (int i = 0; d->slots && i < d->nslots; i++) {
 		d->slots[i].req = MPI_REQUEST_NULL;
 		d->slots[i].worker = d->slots[i].last_worker = -1;
 		d->slots[i].next_free = i + 1 < d->nslots ? i + 1 : -1;
 		d->slots[i].drop = -1;
 	}
-	d->free_head = 0;
-	for (int i = 0; i < d->nbatches; i++)
+	for (int i = 0; d->batches && i < d->nbatches; i++)
 		d->batches[i].req = MPI_REQUEST_NULL;
-	for (int i = 0; i < d->nw; i++) {
-		d->w[i].ring = calloc(d->W, sizeof(int));
-		if (!d->w[i].ring)
-			return GD_ENOMEM;
+	for (int i = 0; d->w && i < d->nw; i++)
 		for (unsigned k = 0; k < GD_DROPS; k++) {
 			d->w[i].drop_fd[k] = -1;
 			d->w[i].drop_slot[k] = -1;
 		}
+	if (!d->slots || !d->rq || !d->w || !d->batches || !d->st->workers || !d->hungry ||
+	    !d->in_hungry)
+		return GD_ENOMEM;
+	d->free_head = 0;
+	for (int i = 0; i < d->nw; i++) {
+		d->w[i].ring = calloc(d->W, sizeof(int));
+		if (!d->w[i].ring)
+			return GD_ENOMEM;
 		d->w[i].big_max = BIG_MAX;
 		gd_worker_stats *row = &d->st->workers[i];
 		row->worker_id = i;
@@ -1062,6 +1066,53 @@ static void teardown(disp *d)
 	gd__bytes_free(&d->rbuf);
 }
 
+/*
+ * setup() failed: the loop has nothing to run on.  Tell every worker to
+ * leave, and wait for each one's BYE (what else it sends is read and
+ * dropped), so that no rank is left waiting in gd_run().
+ */
+static void leave_all(disp *d)
+{
+	uint8_t hdr[GD_REC_HDR], small[4096];
+	gd__rec ab = {.type = GD_REC_ABORT};
+	int byes = 0;
+
+	for (int i = 0; i < d->nw; i++) {
+		ab.worker = (uint32_t)i;
+		gd__rec_put_hdr(hdr, &ab);
+		if (MPI_Send(hdr, GD_REC_HDR, MPI_BYTE, i + 1, GD__TAG, d->comm) != MPI_SUCCESS)
+			byes++; /* it cannot be told: do not wait for it */
+	}
+	while (byes < d->nw) {
+		MPI_Message m;
+		MPI_Status st;
+		int count = 0;
+
+		if (MPI_Mprobe(MPI_ANY_SOURCE, GD__TAG, d->comm, &m, &st) != MPI_SUCCESS ||
+		    MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS)
+			break;
+		uint8_t *p = count > (int)sizeof(small) ? malloc((size_t)count) : small;
+		if (!p) {
+			/* no room for it: take it truncated (an error, ignored) */
+			MPI_Mrecv(small, (int)sizeof(small), MPI_BYTE, &m, MPI_STATUS_IGNORE);
+			continue;
+		}
+		if (MPI_Mrecv(p, count, MPI_BYTE, &m, MPI_STATUS_IGNORE) == MPI_SUCCESS) {
+			size_t off = 0, used;
+			gd__rec r;
+			char err[8];
+
+			while (gd__rec_parse(p + off, (size_t)count - off, &r, &used, err,
+			                     sizeof(err)) == 1) {
+				byes += r.type == GD_REC_BYE;
+				off += used;
+			}
+		}
+		if (p != small)
+			free(p);
+	}
+}
+
 int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_callbacks *cb,
                  const gd_config *cfg, gd_stats *st)
 {
@@ -1084,7 +1135,12 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	st->start_time = gd_now();
 	st->total_hint = cfg->total_hint;
 	rc = setup(&d);
-	if (!rc && cfg->journal) {
+	if (rc) {
+		gd__log(0, "out of memory for %d workers x window %u", d.nw, d.W);
+		leave_all(&d);
+		d.rc = rc;
+		d.gone = d.nw; /* the loop has nothing to do */
+	} else if (cfg->journal) {
 		rc = gd__journal_open(cfg->journal, cfg->resume, cfg->resume_force, &d.j, d.err,
 		                      sizeof(d.err));
 		if (rc)
@@ -1093,9 +1149,9 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			gd__log(0, "resuming from %s: %llu task(s) journaled", cfg->journal,
 			        (unsigned long long)gd__journal_loaded(d.j));
 	}
-	if (rc) {
+	if (rc && !d.rc) {
 		/* no worker can be told what to do: tell them all to leave */
-		for (int i = 0; d.w && i < d.nw; i++)
+		for (int i = 0; i < d.nw; i++)
 			send_ctl(&d, i, GD_REC_ABORT);
 		d.rc = rc;
 	}

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAXT 4096 /* task ids the checks follow */
@@ -999,6 +1000,44 @@ static void sc_lazy_crash(seen *s, gd_config *cfg)
 	gd_stats_free(&st);
 }
 
+/*
+ * Rank 0 cannot allocate its task slots (a window of 65536 with an address
+ * space capped just above what the process uses): gd_run() fails with
+ * GD_ENOMEM on every rank, and returns; no rank waits for the others.
+ */
+static void sc_enomem_start(seen *s, gd_config *cfg)
+{
+	gen g = {.n = 100};
+	struct rlimit old, cap;
+	unsigned long pages = 0;
+	int rc, capped = 0;
+
+	cfg->window = 65536; /* 2 x 65536 slots: tens of MB */
+	if (g_rank == 0) {
+		FILE *f = fopen("/proc/self/statm", "r");
+
+		CHECK(f && fscanf(f, "%lu", &pages) == 1);
+		if (f)
+			fclose(f);
+		getrlimit(RLIMIT_AS, &old);
+		cap = old;
+		cap.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (8u << 20);
+		capped = pages > 0 && setrlimit(RLIMIT_AS, &cap) == 0;
+		CHECK(capped);
+	}
+	rc = run(s, &g, cfg, NULL);
+	if (capped)
+		setrlimit(RLIMIT_AS, &old);
+	CHECK(rc == GD_ENOMEM);
+	if (g_rank == 0) {
+		CHECK(g.made == 0);
+		/* on_exit says why; no worker is blamed for rank 0's failure */
+		CHECK(s->exits == 1 && s->exit_rc == GD_ENOMEM);
+		CHECK(s->setup_fails == 0);
+		printf("enomem_start: gd_run returned '%s' on rank 0\n", gd_strerror(rc));
+	}
+}
+
 static void sc_inline(seen *s, gd_config *cfg)
 {
 	cfg->isolation = GD_ISOLATE_NONE;
@@ -1078,6 +1117,8 @@ int main(int argc, char **argv)
 		sc_big_retry(&s, &cfg);
 	else if (!strcmp(sc, "lazy_crash"))
 		sc_lazy_crash(&s, &cfg);
+	else if (!strcmp(sc, "enomem_start"))
+		sc_enomem_start(&s, &cfg);
 	else {
 		fprintf(stderr, "unknown scenario %s\n", sc);
 		failures++;
