@@ -347,6 +347,19 @@ static void every_task_once(seen *s, int n)
 	CHECK(s->exits == 1);
 }
 
+/* The task_timeout of scenarios with hanging tasks: long enough for a task
+ * that does not hang. */
+static double hang_timeout(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	/* LeakSanitizer checks at exit(): with slow unwinding that alone can
+	 * take longer than half a second */
+	return 3;
+#else
+	return 0.5;
+#endif
+}
+
 static int nworkers(void)
 {
 	int size;
@@ -392,13 +405,7 @@ static void sc_faults(seen *s, gd_config *cfg)
 	gd_stats st;
 	int rc;
 
-#ifdef __SANITIZE_ADDRESS__
-	/* LeakSanitizer checks at exit(): with slow unwinding that alone can
-	 * take longer than half a second */
-	cfg->task_timeout = 3;
-#else
-	cfg->task_timeout = 0.5;
-#endif
+	cfg->task_timeout = hang_timeout();
 	rc = run(s, &g, cfg, &st);
 	if (g_rank == 0) {
 		CHECK(rc == 0);
@@ -976,11 +983,7 @@ static void sc_lazy_crash(seen *s, gd_config *cfg)
 	if (runs == MAP_FAILED)
 		runs = NULL;
 	cfg->window = 16;
-#ifdef __SANITIZE_ADDRESS__
-	cfg->task_timeout = 3;
-#else
-	cfg->task_timeout = 0.5;
-#endif
+	cfg->task_timeout = hang_timeout();
 	rc = run(s, &g, cfg, &st);
 	MPI_Reduce(runs ? runs : none, total, MAXT, MPI_UNSIGNED, MPI_SUM, 0, MPI_COMM_WORLD);
 	if (g_rank == 0) {
