@@ -6,6 +6,8 @@
  */
 #include <CUnit/Basic.h>
 #include <locale.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,61 @@ static void test_rate(void)
 	for (int i = 0; i < 1000; i++)
 		gd__ui_rate_add(&r, 100 + i * 0.01, (uint64_t)i * 2); /* 200/s */
 	CU_ASSERT_DOUBLE_EQUAL(gd__ui_rate_get(&r), 200.0, 1e-6);
+}
+
+/* The UI thread's side of test_model_busy: hold the lock until told. */
+typedef struct holder {
+	gd__ui_model *m;
+	sem_t held, release;
+} holder;
+
+static void *hold_lock(void *arg)
+{
+	holder *h = arg;
+	pthread_mutex_lock(&h->m->lock);
+	sem_post(&h->held);
+	sem_wait(&h->release);
+	pthread_mutex_unlock(&h->m->lock);
+	return NULL;
+}
+
+/* The dispatcher's thread never waits for the model's lock: while the UI
+ * thread holds it (and may have been preempted there), sync leaves the news
+ * for the next call.  Waiting would hang this test: the holder lets go
+ * only after sync has returned. */
+static void test_model_busy(void)
+{
+	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd__ui_model m;
+	CU_ASSERT_EQUAL_FATAL(gd__ui_model_init(&m, &cfg, 5.0), 0);
+	gd__ui_snap live = make_snap(2), snap = {0};
+	gd_event ev = {.type = GD_EV_WORKER, .worker_id = 0, .stats = &live.st};
+	gd__ui_model_event(&m, &ev);
+	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 10.0), 0); /* asks for news */
+	CU_ASSERT_EQUAL(snap.st.completed, 30);
+
+	holder h = {.m = &m};
+	pthread_t th;
+	sem_init(&h.held, 0, 0);
+	sem_init(&h.release, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, hold_lock, &h), 0);
+	sem_wait(&h.held);
+	live.st.completed = 31;
+	gd__ui_model_sync(&m);       /* the lock is taken: returns at once */
+	gd__ui_model_event(&m, &ev); /* a worker event too */
+	sem_post(&h.release);
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(__atomic_load_n(&m.want, __ATOMIC_RELAXED), 1); /* still wanted */
+	CU_ASSERT_EQUAL(m.cur.st.completed, 30);                        /* not taken yet */
+	gd__ui_model_sync(&m);                                          /* free now: taken */
+	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 11.0), 0);
+	CU_ASSERT_EQUAL(snap.st.completed, 31);
+
+	sem_destroy(&h.held);
+	sem_destroy(&h.release);
+	gd__ui_snap_free(&snap);
+	gd__ui_snap_free(&live);
+	gd__ui_model_destroy(&m);
 }
 
 static void test_duration_eta(void)
@@ -595,6 +652,7 @@ int main(void)
 	CU_add_test(s, "rate", test_rate);
 	CU_add_test(s, "duration_eta", test_duration_eta);
 	CU_add_test(s, "model_events", test_model_events);
+	CU_add_test(s, "model_busy", test_model_busy);
 	CU_add_test(s, "keys", test_keys);
 	CU_add_test(s, "render_wide", test_render_wide);
 	CU_add_test(s, "render_utf8_unknown_total", test_render_utf8_unknown_total);

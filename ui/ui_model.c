@@ -178,9 +178,19 @@ static void take_stats(gd__ui_model *m, const gd_stats *st)
 		       (size_t)c->st.n_workers * sizeof(*c->st.workers));
 }
 
+/*
+ * The dispatcher's thread never waits for the lock.  The UI thread holds it
+ * while it copies a snapshot, and on a node where busy ranks share the
+ * cores it can be preempted there: the dispatcher, which hands out every
+ * task, would sleep until the UI thread ran again.  When the lock is taken
+ * the news wait for the next poll, which takes the whole statistics anyway.
+ */
 static void fold(gd__ui_model *m)
 {
-	pthread_mutex_lock(&m->lock);
+	if (pthread_mutex_trylock(&m->lock)) {
+		__atomic_store_n(&m->want, 1, __ATOMIC_RELAXED);
+		return;
+	}
 	take_stats(m, m->live);
 	__atomic_store_n(&m->want, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&m->lock);

@@ -82,7 +82,9 @@ void gd__ui_model_destroy(gd__ui_model *m);
 void gd__ui_model_event(gd__ui_model *m, const gd_event *ev);
 /* The dispatcher thread: take the live statistics (known from the first
  * event) into the model if the UI thread asked for news since the last fold
- * (called from poll_stop, which the dispatcher calls on every loop). */
+ * (called from poll_stop, which the dispatcher calls on every loop).  Never
+ * waits: while the UI thread holds the lock, the news wait for the next call
+ * (gd__ui_model_event likewise). */
 void gd__ui_model_sync(gd__ui_model *m);
 /* The final statistics, from on_exit. */
 void gd__ui_model_exit(gd__ui_model *m, const gd_stats *st, int rc);
