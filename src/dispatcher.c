@@ -1066,6 +1066,12 @@ static void teardown(disp *d)
 	gd__bytes_free(&d->rbuf);
 }
 
+static int count_bye(void *ctx, const gd__rec *r)
+{
+	*(int *)ctx += r->type == GD_REC_BYE;
+	return 0;
+}
+
 /*
  * setup() failed: the loop has nothing to run on.  Tell every worker to
  * leave, and wait for each one's BYE (what else it sends is read and
@@ -1073,12 +1079,13 @@ static void teardown(disp *d)
  */
 static void leave_all(disp *d)
 {
-	uint8_t hdr[GD_REC_HDR], small[4096];
-	gd__rec ab = {.type = GD_REC_ABORT};
+	unsigned idle = 0;
 	int byes = 0;
 
 	for (int i = 0; i < d->nw; i++) {
-		ab.worker = (uint32_t)i;
+		uint8_t hdr[GD_REC_HDR];
+		gd__rec ab = {.type = GD_REC_ABORT, .worker = (uint32_t)i};
+
 		gd__rec_put_hdr(hdr, &ab);
 		if (MPI_Send(hdr, GD_REC_HDR, MPI_BYTE, i + 1, GD__TAG, d->comm) != MPI_SUCCESS)
 			byes++; /* it cannot be told: do not wait for it */
@@ -1086,30 +1093,25 @@ static void leave_all(disp *d)
 	while (byes < d->nw) {
 		MPI_Message m;
 		MPI_Status st;
-		int count = 0;
+		int flag = 0, count = 0;
 
-		if (MPI_Mprobe(MPI_ANY_SOURCE, GD__TAG, d->comm, &m, &st) != MPI_SUCCESS ||
-		    MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS)
-			break;
-		uint8_t *p = count > (int)sizeof(small) ? malloc((size_t)count) : small;
-		if (!p) {
-			/* no room for it: take it truncated (an error, ignored) */
-			MPI_Mrecv(small, (int)sizeof(small), MPI_BYTE, &m, MPI_STATUS_IGNORE);
+		if (MPI_Improbe(MPI_ANY_SOURCE, GD__TAG, d->comm, &flag, &m, &st) != MPI_SUCCESS)
+			return;
+		if (!flag) {
+			gd__backoff(&idle, 20, 0);
 			continue;
 		}
-		if (MPI_Mrecv(p, count, MPI_BYTE, &m, MPI_STATUS_IGNORE) == MPI_SUCCESS) {
-			size_t off = 0, used;
-			gd__rec r;
-			char err[8];
-
-			while (gd__rec_parse(p + off, (size_t)count - off, &r, &used, err,
-			                     sizeof(err)) == 1) {
-				byes += r.type == GD_REC_BYE;
-				off += used;
-			}
-		}
-		if (p != small)
-			free(p);
+		idle = 0;
+		MPI_Get_count(&st, MPI_BYTE, &count);
+		/* what a worker says before it leaves is small: no allocation,
+		 * which is what just failed */
+		uint8_t small[1024], *p = small;
+		if (count > (int)sizeof(small))
+			p = gd__bytes_reserve(&d->rbuf, (size_t)count) ? NULL : d->rbuf.p;
+		/* without room it is taken off unread */
+		MPI_Mrecv(p, p ? count : 0, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+		if (p)
+			gd__msg_foreach(p, (size_t)count, count_bye, &byes, d->err, sizeof(d->err));
 	}
 }
 
