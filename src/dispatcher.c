@@ -1079,7 +1079,6 @@ static int count_bye(void *ctx, const gd__rec *r)
  */
 static void leave_all(disp *d)
 {
-	unsigned idle = 0;
 	int byes = 0;
 
 	for (int i = 0; i < d->nw; i++) {
@@ -1093,15 +1092,10 @@ static void leave_all(disp *d)
 	while (byes < d->nw) {
 		MPI_Message m;
 		MPI_Status st;
-		int flag = 0, count = 0;
+		int count = 0;
 
-		if (MPI_Improbe(MPI_ANY_SOURCE, GD__TAG, d->comm, &flag, &m, &st) != MPI_SUCCESS)
+		if (gd__probe_wait(d->comm, MPI_ANY_SOURCE, &m, &st))
 			return;
-		if (!flag) {
-			gd__backoff(&idle, 20, 0);
-			continue;
-		}
-		idle = 0;
 		MPI_Get_count(&st, MPI_BYTE, &count);
 		/* what a worker says before it leaves is small: no allocation,
 		 * which is what just failed */

@@ -27,4 +27,10 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
  * counts the idle rounds; the caller resets it on activity. */
 void gd__backoff(unsigned *idle, unsigned spins, double hint_s);
 
+/* Wait for the next message from `source` (or MPI_ANY_SOURCE) on the
+ * library's tag, polling with gd__backoff() rather than spinning in a
+ * blocking probe.  \return 0 with it matched in *m (its size in *st), or
+ * GD_EMPI. */
+int gd__probe_wait(MPI_Comm comm, int source, MPI_Message *m, MPI_Status *st);
+
 #endif

@@ -1050,21 +1050,14 @@ static void send_now(MPI_Comm comm, int wid, uint8_t type, const char *msg)
  * counts on a BYE.  Drop everything until STOP or ABORT. */
 static void linger(MPI_Comm comm)
 {
-	unsigned idle = 0;
-
 	for (;;) {
 		MPI_Message m;
 		MPI_Status st;
-		int flag = 0, count = 0;
+		int count = 0;
 		uint8_t small[GD_REC_HDR], *p;
 
-		if (MPI_Improbe(0, GD__TAG, comm, &flag, &m, &st) != MPI_SUCCESS)
+		if (gd__probe_wait(comm, 0, &m, &st))
 			return;
-		if (!flag) {
-			gd__backoff(&idle, 20, 0);
-			continue;
-		}
-		idle = 0;
 		MPI_Get_count(&st, MPI_BYTE, &count);
 		p = count > (int)sizeof(small) ? malloc((size_t)count) : small;
 		/* without memory, a short receive still takes the message off */
@@ -1215,6 +1208,20 @@ out_free:
 	for (int k = 0; k < 4; k++)
 		sigaction(stop_sigs[k], &old[k], NULL);
 	return rc;
+}
+
+int gd__probe_wait(MPI_Comm comm, int source, MPI_Message *m, MPI_Status *st)
+{
+	unsigned idle = 0;
+	int flag = 0;
+
+	for (;;) {
+		if (MPI_Improbe(source, GD__TAG, comm, &flag, m, st) != MPI_SUCCESS)
+			return GD_EMPI;
+		if (flag)
+			return 0;
+		gd__backoff(&idle, 20, 0);
+	}
 }
 
 void gd__backoff(unsigned *idle, unsigned spins, double hint_s)
