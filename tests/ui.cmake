@@ -12,6 +12,12 @@ add_executable(ui_fake_core ${CMAKE_CURRENT_SOURCE_DIR}/ui_fake_core.c)
 target_include_directories(ui_fake_core PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/ui)
 target_link_libraries(ui_fake_core PRIVATE gpudispatch_internal)
 
+# The UI thread lowers its own priority to nice 19 and nothing else's (text
+# mode: no terminal needed).
+add_test(NAME ui_thread_nice COMMAND ui_fake_core 2 40 20 text)
+set_tests_properties(ui_thread_nice PROPERTIES ENVIRONMENT "${GD_TEST_ENV};UI_FAKE_NICE=1" TIMEOUT 60
+                     LABELS ui PASS_REGULAR_EXPRESSION "ui_thread_nice=19 caller_nice_kept=1")
+
 set(GD_UI_TMUX ${CMAKE_CURRENT_SOURCE_DIR}/ui_tmux.sh)
 # Under GD_SANITIZE, LeakSanitizer would report Open MPI's own allocations
 # (from unloaded components, which suppressions cannot name) and push the

@@ -6,13 +6,21 @@
  *
  * usage: ui_fake_core WORKERS TASKS TASK_MS [tui|text|auto] [refresh_hz]
  * Prints "rc=N" after gd__ui_run returns.  No MPI call is made: the
- * communicator is a dummy.
+ * communicator is a dummy.  With UI_FAKE_NICE=1 in the environment it also
+ * prints the highest nice value it saw on another thread of the process
+ * during the run (the UI thread's) and whether the calling thread's own
+ * nice value stayed as it was.
  */
+#define _GNU_SOURCE /* gettid */
+#include <dirent.h>
+#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "run.h"
 #include "ui.h"
@@ -28,6 +36,27 @@ static void set_state(const gd_callbacks *cb, gd_stats *st, int w, gd_worker_sta
 	st->workers[w].state = s;
 	gd_event ev = {.type = GD_EV_WORKER, .worker_id = w, .message = "", .stats = st};
 	emit(cb, cb->on_worker, &ev);
+}
+
+/* The highest nice value among the process's other threads (-100: none). */
+static int others_nice(void)
+{
+	int best = -100;
+	pid_t self = gettid();
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return best;
+	for (struct dirent *e; (e = readdir(d));) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		if (tid <= 0 || tid == self)
+			continue;
+		errno = 0;
+		int n = getpriority(PRIO_PROCESS, (id_t)tid);
+		if (!errno && n > best)
+			best = n;
+	}
+	closedir(d);
+	return best;
 }
 
 static void nap(double s)
@@ -60,8 +89,15 @@ int gd__run_core(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen,
 		set_state(cb, &st, w, GD_WS_IDLE);
 	uint64_t next = 0;
 	int rc = 0, busy;
+	int watch_nice = getenv("UI_FAKE_NICE") != NULL;
+	int own_nice = getpriority(PRIO_PROCESS, (id_t)gettid()), ui_nice = -100;
 	do {
 		int stop = cb->poll_stop ? cb->poll_stop(cb->user) : 0;
+		if (watch_nice) {
+			int n = others_nice();
+			if (n > ui_nice)
+				ui_nice = n;
+		}
 		if (stop >= 2) {
 			for (int w = 0; w < nw; w++)
 				if (st.workers[w].in_flight) {
@@ -126,6 +162,9 @@ int gd__run_core(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen,
 	for (int w = 0; w < nw; w++)
 		set_state(cb, &st, w, GD_WS_DONE);
 	st.elapsed_s = gd_now() - st.start_time;
+	if (watch_nice)
+		printf("ui_thread_nice=%d caller_nice_kept=%d\n", ui_nice,
+		       getpriority(PRIO_PROCESS, (id_t)gettid()) == own_nice);
 	if (cb->on_exit)
 		cb->on_exit(cb->user, &st, rc);
 	free(end);

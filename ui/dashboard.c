@@ -15,7 +15,7 @@
  * from standard input (where mpirun forwards them once /dev/tty is in raw
  * mode) and parsed here.  Without /dev/tty or a usable TERM: text mode.
  */
-#define _GNU_SOURCE /* pipe2 (ncurses' flags set _XOPEN_SOURCE) */
+#define _GNU_SOURCE /* pipe2, gettid (ncurses' flags set _XOPEN_SOURCE) */
 #include <errno.h>
 #include <fcntl.h>
 #include <langinfo.h>
@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -347,9 +348,33 @@ static void tui_loop(struct ui_run *r, struct tui *t)
 	gd__ui_snap_free(&snap);
 }
 
+/*
+ * The UI thread runs at nice 19.  It needs a fraction of a percent of a
+ * core (a refresh costs a few hundred microseconds), but at its normal
+ * weight it cost the run about 2.5 % on a node whose ranks share the cores,
+ * and so did a bare thread that only slept through the run: the kernel
+ * counts a new thread's load as a busy one's and lets a sleeping thread's
+ * load decay over some 100 ms, and with that load on a core its ranks were
+ * moved between cores (about once a second; never without it).  At nice 19
+ * the thread's load weighs 15/1024 of a normal one's, and it still gets
+ * about 1.5 % of a core busy with one other thread, more than it needs.
+ * On Linux the nice value is per thread, and a raise needs no privilege; a
+ * refusal changes nothing but the cost.  Set by the thread itself, first
+ * thing: the kernel rescales a thread's load when its weight changes while
+ * it runs (SCHED_IDLE set through pthread attributes, before the thread
+ * ran, left the cost as it was).  See docs/dashboard.md, "Cost".
+ */
+static void lower_priority(void)
+{
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19)) {
+		/* Not fatal: the dashboard works the same, at its normal weight. */
+	}
+}
+
 static void *ui_thread(void *arg)
 {
 	struct ui_run *r = arg;
+	lower_priority();
 	/*
 	 * A rank is in the terminal's background process group: tcsetattr on
 	 * /dev/tty would stop it with SIGTTOU unless the signal is blocked.
