@@ -353,16 +353,15 @@ def main():
         sh = os.path.join(r.src, "bench_dashboard.sh")
         if os.path.exists(os.path.join(r.src, "bench_dashboard.c")) and \
                 os.access(r.exe("bench_dashboard"), os.X_OK) and os.path.exists(sh):
-            # about a second per run at fast mode's rate: ten refreshes,
-            # not just the dashboard's start and end
-            n = "500000" if args.quick else "2000000"
-            # runs of a second swing by +-15 % here, the effect is a few %:
-            # nine pairs for the median
-            k = "3" if args.quick else "9"
-            log("  dashboard: bench_dashboard.sh %s %s %s 4" % (r.build, n, k))
-            p = subprocess.run(["bash", sh, r.build, n, k, "4"], env=r.env,
+            # Pairs of runs of 1 M empty tasks (about 0.45 s here, four or
+            # five refreshes; the dashboard's start and end cost 0.1-0.6 ms)
+            # from several launches: one launch's ratio swung by +-4 %
+            # (bench_dashboard.sh), the median of 64 pairs much less.
+            n, k, L = ("500000", "2", "4") if args.quick else ("1000000", "4", "16")
+            log("  dashboard: bench_dashboard.sh %s %s %s 4 %s" % (r.build, n, k, L))
+            p = subprocess.run(["bash", sh, r.build, n, k, "4", L], env=r.env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               timeout=600)
+                               timeout=900)
             m = re.search(r"ratio on/off: ([0-9.]+)", p.stdout)
             extras["dashboard"] = {"report": p.stdout, "ratio": float(m.group(1)) if m
                                    else None, "drawn": "/dev/tty" in p.stdout}
