@@ -243,6 +243,25 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 	}
 }
 
+/*
+ * After its cleanup: wait until the supervisor closes the socket.  The exit
+ * tears down this copy of the rank's mappings, a millisecond or two of CPU;
+ * the supervisor closes the socket once its BYE is out, so that on a core
+ * shared with it the teardown comes after the BYE rather than before.
+ * Whatever else arrives is dropped.  A supervisor that dies closes it too.
+ */
+static void wait_eof(int fd)
+{
+	char buf[256];
+
+	for (;;) {
+		ssize_t k = read(fd, buf, sizeof(buf));
+
+		if (k == 0 || (k < 0 && errno != EINTR))
+			return;
+	}
+}
+
 /* Undo what the MPI process set up that a plain child must not keep: Open
  * MPI's handlers for SIGSEGV & co. (they would print its backtrace for a
  * crash of the user's code), blocked signals, and every inherited fd but
@@ -352,6 +371,7 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 				 * printed to a pipe or a file would be lost */
 				fflush(NULL);
 				write_all(fd, out.p, out.len);
+				wait_eof(fd);
 				_exit(0);
 			}
 			if (rec.type == GD_REC_TASK_SHM && gd__exec_shm_task(x, &rec) < 0) {

@@ -449,11 +449,11 @@ static void from_executor(sup *s, const gd__rec *r, const uint8_t *raw, size_t r
 			if (r->type == GD_REC_CLEANUP_FAIL &&
 			    gd__bytes_append(outbuf(s), raw, raw_len))
 				s->err = GD_ENOMEM;
-			/* it has nothing more to say: let it exit (a millisecond
-			 * or two, tearing down its copy of this rank) while BYE
-			 * goes out; sup_free() reaps it */
-			close(s->fd);
-			s->fd = -1;
+			/* it has nothing more to say.  It exits at the EOF of
+			 * this socket, which reap_executor() closes after BYE
+			 * went out: its exit tears down its copy of this rank
+			 * (a millisecond or two of CPU), which on a shared core
+			 * delayed BYE when it ran first; sup_free() reaps it */
 			s->leaving = 1;
 			s->ex = EX_NONE;
 			return;
