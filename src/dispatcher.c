@@ -105,6 +105,7 @@ typedef struct disp {
 	char *in_hungry;
 	int hg_head, hg_count;
 	int stops_sent;
+	double stops_at; /* when they went out */
 	int cpu_note_shown;
 	int drops_ok; /* large tasks may go through drops (GPUDISPATCH_SHM != 0) */
 	char host[64];
@@ -170,6 +171,10 @@ static void set_state(disp *d, int i, int state)
  * running and two queued, so that its supervisor, which looks at MPI only
  * when its executor reports, always has the next one to hand over. */
 #define BIG_MAX 2u
+
+/* After STOP, how long rank 0 looks for BYEs often, and how often. */
+#define STOP_WATCH_S 20e-3
+#define STOP_POLL_S  20e-6
 
 /* Worker i may take another task (a credit, and room for a large one). */
 static int has_credit(const disp *d, int i)
@@ -1177,6 +1182,7 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 				if (d.w[i].state != W_GONE && !d.w[i].stop_sent)
 					send_ctl(&d, i, GD_REC_STOP);
 			d.stops_sent = 1;
+			d.stops_at = d.now;
 			work = 1;
 		}
 		if (d.j && gd__journal_flush(d.j, 0) && !d.rc)
@@ -1197,6 +1203,10 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			 * task's run, so sleep a quarter of that, not the growing
 			 * back-off (up to 1 ms), which could leave it idle */
 			gd__backoff(&idle, 200, 0.25 * d.avg_task_s);
+		else if (d.stops_sent && d.now - d.stops_at < STOP_WATCH_S)
+			/* the workers clean up and say BYE within a few ms:
+			 * look every STOP_POLL_S rather than sleep up to 1 ms */
+			gd__backoff(&idle, 200, STOP_POLL_S);
 		else
 			gd__backoff(&idle, 200, 0);
 	}
