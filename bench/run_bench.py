@@ -94,11 +94,11 @@ def sizes(quick):
         return dict(raw=600000, textbook=150000, gd_default=200000, gd_fast=600000,
                     py_c1=2000, py_c64=60000, sleep1=2000, sleep100=20000,
                     big=1500, big_sleep=600, cmd=300, rss_small=100000, rss_big=10000000,
-                    rss_mode="none", n32=1000000, cg=30000)
+                    rss_mode="none", n32=1000000, cg=30000, long_few=30)
     return dict(raw=2000000, textbook=400000, gd_default=600000, gd_fast=2000000,
                 py_c1=5000, py_c64=200000, sleep1=2000, sleep100=20000,
                 big=10000, big_sleep=1500, cmd=1000, rss_small=100000, rss_big=10000000,
-                rss_mode="process", n32=1000000, cg=100000)
+                rss_mode="process", n32=1000000, cg=100000, long_few=30)
 
 
 def interleaved_cases(r, s):
@@ -151,6 +151,12 @@ def interleaved_cases(r, s):
               " (s)" % s["big_sleep"],
               r.mpirun(4, [B("bench_dispatch"), "--tasks", str(s["big_sleep"]), "--payload",
                            "1048576", "--sleep-us", "1000", "--window", "4"]), "elapsed_s")
+    json_case("usleep_100000", "usleep(100000) real cost, us (mean)",
+              [B("usleep_cost"), "--us", "100000", "--n", "10"], "mean_us")
+    json_case("gd_long_few", "gpudispatch default mode, %d tasks of usleep(100000), W=%s (s)"
+              % (s["long_few"], W),
+              r.mpirun(4, [B("bench_dispatch"), "--tasks", str(s["long_few"]),
+                           "--sleep-us", "100000", "--window", W]), "elapsed_s")
     json_case("raw_echo_1m", "raw MPI, 1 MiB out / 16 B back, W=4 (tasks/s)",
               r.mpirun(4, [B("raw_echo"), "--tasks", str(s["big"]), "--payload", "1048576",
                            "--reply", "16", "--window", "4"]))
@@ -429,6 +435,13 @@ def report(r, args, reps, s, cases, samples, extras, skipped, elapsed):
             eff = ideal / med[name]
         bar("%s: fraction of ideal" % name, eff, ">=", target,
             "ideal = %d x measured usleep cost / %d workers" % (n, NW))
+    # not in the issue: a run of a few long tasks must use every worker, at
+    # its start (not W tasks to the first one ready) and at its end
+    eff = None
+    if med.get("gd_long_few") and med.get("usleep_100000"):
+        eff = s["long_few"] * med["usleep_100000"] * 1e-6 / NW / med["gd_long_few"]
+    bar("%d tasks of 100 ms, W=16: fraction of ideal" % s["long_few"], eff, ">=", 0.95,
+        "our own bar; ideal = %d x measured usleep cost / %d workers" % (s["long_few"], NW))
     bar("1 MiB default mode / raw MPI", ratio("gd_default_1m", "raw_echo_1m"), ">=", 0.8,
         "tasks/s ratio, W=4")
     # not in the issue: large tasks that also run a while must overlap their

@@ -336,7 +336,11 @@ typedef enum gd_isolation {
 typedef int (*gd_skip_fn)(void *user, uint64_t task_id, const void *data, size_t len);
 
 typedef struct gd_config {
-	unsigned window;         /**< W: tasks a worker holds at most (default 4) */
+	/** W: tasks a worker holds at most (default 4).  Rank 0 gives it fewer
+	 * where more would only unbalance the run: one until a first result,
+	 * one for tasks of 1 s or more, else the running task and enough to
+	 * cover 10 ms of work, and one for the last tasks by total_hint. */
+	unsigned window;
 	double task_timeout;     /**< seconds, 0 = none */
 	double setup_timeout;    /**< seconds for setup(), 0 = none */
 	uint64_t base_seed;      /**< worker seed = base_seed + worker id */
@@ -356,7 +360,9 @@ typedef struct gd_config {
 	double refresh_hz;      /**< dashboard refreshes per second (default 2) */
 	double text_interval_s; /**< seconds between plain progress lines (default 5) */
 	int monochrome;         /**< dashboard without colours */
-	uint64_t total_hint;    /**< number of tasks when known, 0 = unknown */
+	uint64_t total_hint;    /**< number of tasks when known, 0 = unknown
+	                             (the dashboard's progress; the last tasks go
+	                             to workers that are free) */
 	/* stopping */
 	const volatile sig_atomic_t
 	        *stop_flag; /**< set by the user's signal handler: 1 drain, 2 now */

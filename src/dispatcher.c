@@ -16,6 +16,7 @@
 #include "run.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,8 @@ typedef struct disp {
 	int sfly_head, sfly_count;
 	double now;        /* the clock, read once per loop */
 	double avg_task_s; /* running mean of the tasks' run time */
+	uint64_t timed;    /* results that went into it */
+	unsigned eff;      /* tasks a worker may hold now (credit_window()) */
 
 	int gen_done;
 	int gen_err;
@@ -176,12 +179,53 @@ static void set_state(disp *d, int i, int state)
 #define STOP_WATCH_S 20e-3
 #define STOP_POLL_S  20e-6
 
+/*
+ * How many tasks a worker may hold: W at most, fewer where more would only
+ * unbalance the run.  A task queued behind the running one hides the round
+ * trip of a result (1-2 ms on a busy node); tasks queued beyond what that
+ * needs make nothing faster, but at the end of a run some workers still
+ * have them to run while others have nothing left: with W = 4 and tasks of
+ * an hour, up to three hours.  So:
+ *   - one each until a first result says how long tasks take: a run of a
+ *     few long tasks starts them on every worker, not W on the first one
+ *     that is ready;
+ *   - one for tasks of LONG_TASK_S or more: the round trip costs them under
+ *     0.2 %, and no task waits behind another while a worker is free;
+ *   - else the running one and enough to cover REFILL_S of work;
+ *   - one when the tasks left (by cfg->total_hint) are no more than the
+ *     workers: the last ones go to workers that are free.
+ */
+#define LONG_TASK_S 1.0
+#define REFILL_S    10e-3
+
+static void update_window(disp *d)
+{
+	double q;
+
+	if (!d->timed || d->avg_task_s >= LONG_TASK_S) {
+		d->eff = 1;
+		return;
+	}
+	q = d->avg_task_s > 0 ? REFILL_S / d->avg_task_s : d->W;
+	d->eff = q >= d->W - 1 ? d->W : 1 + (unsigned)ceil(q);
+}
+
+static unsigned credit_window(const disp *d)
+{
+	uint64_t hint = d->cfg->total_hint;
+
+	/* a hint the generator has gone past is wrong: ignore it */
+	if (hint && d->next_id <= hint && hint - d->next_id <= (uint64_t)d->live)
+		return 1;
+	return d->eff;
+}
+
 /* Worker i may take another task (a credit, and room for a large one). */
 static int has_credit(const disp *d, int i)
 {
 	const wk *w = &d->w[i];
 
-	return w->count < d->W && w->big < w->big_max;
+	return w->count < credit_window(d) && w->big < w->big_max;
 }
 
 /* What goes out for a slot: its TASK_DROP record, or the task itself. */
@@ -737,7 +781,10 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 
 	ev.elapsed_s = (double)r->aux * 1e-6;
 	row->busy_s += ev.elapsed_s;
-	d->avg_task_s += 0.05 * (ev.elapsed_s - d->avg_task_s);
+	/* the first result starts the mean; the window follows it every 16 */
+	d->avg_task_s += (d->timed ? 0.05 : 1.0) * (ev.elapsed_s - d->avg_task_s);
+	if (d->timed++ % 16 == 0)
+		update_window(d);
 	if (r->type == GD_REC_SUCCESS) {
 		row->completed++;
 		d->st->completed++;
@@ -1123,7 +1170,8 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	          .gen = gen,
 	          .gen_state = gen_state,
 	          .st = st,
-	          .W = cfg->window};
+	          .W = cfg->window,
+	          .eff = 1};
 	unsigned idle = 0;
 	int size, rc;
 
@@ -1193,10 +1241,10 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			/* a large task is on its way: poll for a few ms before
 			 * sleeping (its worker may hold it back on purpose) */
 			gd__backoff(&idle, 2000, 0);
-		else if (d.inflight && d.inflight == (uint64_t)d.live * d.W)
+		else if (d.inflight && d.inflight == (uint64_t)d.live * credit_window(&d))
 			/* every credit is out: nothing to do before a result, which
 			 * with tasks this long is not due for a while */
-			gd__backoff(&idle, 200, 0.25 * d.W * d.avg_task_s);
+			gd__backoff(&idle, 200, 0.25 * credit_window(&d) * d.avg_task_s);
 		else if (d.inflight && d.big_full)
 			/* a worker at its large-task limit may hold only one task
 			 * besides the running one: the next is due within about one

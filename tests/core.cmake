@@ -13,7 +13,7 @@ gd_add_mpi_test(core_basic_w16 3 mpi_core basic 16)
 foreach(sc faults setup_fail_one setup_fail_all zero big generator_error retry stop bad_args inline
            retry_w1 generator_error_retry stop_in_cleanup big_crash fork_crash big_abort empty
            stdio_flush big_mpi big_crash_mpi big_path big_path_mpi big_path_inline big_retry
-           big_abort_mpi lazy_crash enomem_start)
+           big_abort_mpi lazy_crash enomem_start spread_start spread_end)
   gd_add_mpi_test(core_${sc} 3 mpi_core ${sc})
 endforeach()
 gd_add_mpi_test(core_faults_np2 2 mpi_core faults)

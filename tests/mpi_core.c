@@ -85,6 +85,8 @@ static int t_process(gd_worker *w, const gd_task *t, gd_result *r)
 		__atomic_fetch_add(&runs[t->id], 1, __ATOMIC_RELAXED);
 	if (t->len >= 2 && memcmp(s, "ms", 2) == 0)
 		usleep(1000);
+	if (t->len >= 4 && memcmp(s, "long", 4) == 0)
+		usleep(200000);
 	if (st->out)
 		fprintf(st->out, "task %llu\n", (unsigned long long)t->id);
 	if (t->len >= 4 && memcmp(s, "echo", 4) == 0)
@@ -174,7 +176,8 @@ typedef struct gen {
 	size_t *sizes;      /* echo payload sizes, NULL = text tasks */
 	const char *prefix; /* with sizes: what the payload starts with, NULL = "echo" */
 	int segv_every;     /* with sizes: every Nth task (from the 2nd) crashes its executor */
-	int hang;           /* with sizes: every task hangs */
+	int hang;           /* with sizes: every task hangs ... */
+	int quick_first;    /* ... but the first quick_first ones */
 	int untouched;      /* leave the task buffer alone: an empty task */
 	/* the credit window: produced - reported <= workers * W at every call */
 	long max_ahead;
@@ -211,7 +214,7 @@ static int next_task(void *state, gd_buf *task)
 		fill_pattern(p, n, (uint64_t)g->made, g->prefix ? g->prefix : "echo");
 		if (g->segv_every && g->made % g->segv_every == 1 && n >= 4)
 			memcpy(p, "segv", 4);
-		if (g->hang && n >= 4)
+		if (g->hang && g->made >= g->quick_first && n >= 4)
 			memcpy(p, "hang", 4);
 	} else {
 		const char *k = g->kinds ? g->kinds[g->made % g->nkinds] : "ok";
@@ -623,11 +626,12 @@ static void on_alarm(int sig)
 /* Stop now while every worker holds large tasks that hang, with no task
  * timeout.  A worker holding two large tasks looks at MPI only every few
  * ms: it must still see the ABORT.  Rank 0 gives a worker at most two
- * large tasks at a time, whatever the window. */
+ * large tasks at a time, whatever the window.  The first task of each
+ * worker returns at once: until a first result a worker holds one task. */
 static void sc_big_abort(seen *s, gd_config *cfg, int per_worker)
 {
 	static size_t sizes[64];
-	gen g = {.n = 64, .sizes = sizes, .hang = 1};
+	gen g = {.n = 64, .sizes = sizes, .hang = 1, .quick_first = nworkers()};
 	gd_stats st;
 	int rc;
 
@@ -645,9 +649,9 @@ static void sc_big_abort(seen *s, gd_config *cfg, int per_worker)
 	if (g_rank == 0) {
 		every_task_once(s, g.made);
 		/* large tasks each: one per drop (3), or 2 through MPI; not W = 4 */
-		CHECK(g.made == nworkers() * per_worker);
-		CHECK(st.not_done == (uint64_t)g.made);
-		CHECK(st.completed == 0);
+		CHECK(g.made == nworkers() * (1 + per_worker));
+		CHECK(st.not_done == (uint64_t)(nworkers() * per_worker));
+		CHECK(st.completed == (uint64_t)nworkers());
 		CHECK(st.elapsed_s < 30);
 		printf("big_abort: %d tasks not done, %.2f s\n", g.made, st.elapsed_s);
 	}
@@ -1041,6 +1045,57 @@ static void sc_enomem_start(seen *s, gd_config *cfg)
 	}
 }
 
+/* How many tasks each worker ran; CHECKs that each ran `want`. */
+static void each_worker_ran(const gd_stats *st, uint64_t want)
+{
+	for (int i = 0; i < st->n_workers; i++)
+		if (st->workers[i].completed != want) {
+			fprintf(stderr, "worker %d ran %llu tasks, not %llu\n", i,
+			        (unsigned long long)st->workers[i].completed,
+			        (unsigned long long)want);
+			failures++;
+		}
+}
+
+/* A few long tasks, no total_hint, W = 4: one goes to each worker, not
+ * four to the first one that is ready (until a result says how long tasks
+ * take, a worker holds one). */
+static void sc_spread_start(seen *s, gd_config *cfg)
+{
+	static const char *kinds[] = {"long"};
+	gen g = {.n = nworkers(), .kinds = kinds, .nkinds = 1};
+	gd_stats st;
+
+	cfg->window = 4;
+	int rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		each_worker_ran(&st, 1);
+	}
+	gd_stats_free(&st);
+}
+
+/* Three long tasks per worker, with total_hint, W = 4: the last ones go to
+ * workers that are free, so every worker runs three (a worker that held
+ * four would run 200 ms longer than the others). */
+static void sc_spread_end(seen *s, gd_config *cfg)
+{
+	static const char *kinds[] = {"long"};
+	gen g = {.n = 3 * nworkers(), .kinds = kinds, .nkinds = 1};
+	gd_stats st;
+
+	cfg->window = 4;
+	cfg->total_hint = (uint64_t)g.n;
+	int rc = run(s, &g, cfg, &st);
+	if (g_rank == 0) {
+		CHECK(rc == 0);
+		every_task_once(s, g.n);
+		each_worker_ran(&st, 3);
+	}
+	gd_stats_free(&st);
+}
+
 static void sc_inline(seen *s, gd_config *cfg)
 {
 	cfg->isolation = GD_ISOLATE_NONE;
@@ -1122,6 +1177,10 @@ int main(int argc, char **argv)
 		sc_lazy_crash(&s, &cfg);
 	else if (!strcmp(sc, "enomem_start"))
 		sc_enomem_start(&s, &cfg);
+	else if (!strcmp(sc, "spread_start"))
+		sc_spread_start(&s, &cfg);
+	else if (!strcmp(sc, "spread_end"))
+		sc_spread_end(&s, &cfg);
 	else {
 		fprintf(stderr, "unknown scenario %s\n", sc);
 		failures++;
