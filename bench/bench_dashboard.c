@@ -96,7 +96,9 @@ int main(int argc, char **argv)
 	if (one_run(0, tasks / 10) < 0 || one_run(1, tasks / 10) < 0)
 		goto fail;
 	for (int i = 0; i < reps; i++) {
-		/* Swap the order every repetition so drift hits both alike. */
+		/* Swap the order every repetition so drift hits both alike: the
+		 * second run of a pair was about 1 % slower than the first, so
+		 * an even number of repetitions leaves neither arm favoured. */
 		int first = i % 2;
 		double a = one_run(first && !aa, tasks), b = one_run(!first && !aa, tasks);
 		if (a < 0 || b < 0)

@@ -360,11 +360,11 @@ def main():
         if os.path.exists(os.path.join(r.src, "bench_dashboard.c")) and \
                 os.access(r.exe("bench_dashboard"), os.X_OK) and os.path.exists(sh):
             # Pairs of runs of 2 M empty tasks (about 0.9 s here, some ten
-            # refreshes: a new thread costs the run a few ms once, 100-250 ms
-            # after it starts, see docs/dashboard.md) from several launches:
-            # one launch's ratio swung by +-4 % (bench_dashboard.sh), the
-            # median of 48 pairs much less.
-            n, k, L = ("500000", "2", "4") if args.quick else ("2000000", "3", "16")
+            # refreshes) from several launches: one launch's ratio swung by
+            # +-4 % (bench_dashboard.sh), the median of 64 pairs much less.
+            # An even number of pairs per launch: the second run of a pair
+            # was about 1 % slower than the first, and the order alternates.
+            n, k, L = ("500000", "2", "4") if args.quick else ("2000000", "4", "16")
             log("  dashboard: bench_dashboard.sh %s %s %s 4 %s" % (r.build, n, k, L))
             p = subprocess.run(["bash", sh, r.build, n, k, "4", L], env=r.env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
