@@ -64,7 +64,7 @@ sanitizers() (
 		(cd build-asan &&
 			ctest --output-on-failure -j"$JOBS" --timeout 300 -L unit &&
 			ctest --output-on-failure -j"$JOBS" --timeout 300 \
-				-R '^(core_(basic_np3|faults|big|big_abort|big_mpi|big_path|big_path_inline|big_retry|lazy_crash|retry|stop|setup_fail_one|inline|journal_kill_resume|empty|stdio_flush)|mpi_placement_2s8gpu_9|cli_run|ui_thread_nice)$')
+				-R '^(core_(basic_np3|faults|big|big_abort|big_mpi|big_path|big_path_inline|big_retry|lazy_crash|retry|stop|setup_fail_one|inline|journal_kill_resume|empty|stdio_flush|spread_end)|mpi_placement_2s8gpu_9|cli_run|ui_thread_nice)$')
 )
 fuzz() {
 	bash tests/fuzz/run.sh "${GD_FUZZ_SECONDS:-20}"

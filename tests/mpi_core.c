@@ -1045,7 +1045,7 @@ static void sc_enomem_start(seen *s, gd_config *cfg)
 	}
 }
 
-/* How many tasks each worker ran; CHECKs that each ran `want`. */
+/* CHECK that every worker ran `want` tasks. */
 static void each_worker_ran(const gd_stats *st, uint64_t want)
 {
 	for (int i = 0; i < st->n_workers; i++)
