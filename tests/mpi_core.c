@@ -1057,43 +1057,39 @@ static void each_worker_ran(const gd_stats *st, uint64_t want)
 		}
 }
 
-/* A few long tasks, no total_hint, W = 4: one goes to each worker, not
- * four to the first one that is ready (until a result says how long tasks
- * take, a worker holds one). */
-static void sc_spread_start(seen *s, gd_config *cfg)
+/* per_worker long tasks for each worker, W = 4, with or without
+ * total_hint: CHECK that every worker ran per_worker of them. */
+static void spread(seen *s, gd_config *cfg, int per_worker, int hint)
 {
 	static const char *kinds[] = {"long"};
-	gen g = {.n = nworkers(), .kinds = kinds, .nkinds = 1};
+	gen g = {.n = per_worker * nworkers(), .kinds = kinds, .nkinds = 1};
 	gd_stats st;
 
 	cfg->window = 4;
+	cfg->total_hint = hint ? (uint64_t)g.n : 0;
 	int rc = run(s, &g, cfg, &st);
 	if (g_rank == 0) {
 		CHECK(rc == 0);
 		every_task_once(s, g.n);
-		each_worker_ran(&st, 1);
+		each_worker_ran(&st, (uint64_t)per_worker);
 	}
 	gd_stats_free(&st);
 }
 
-/* Three long tasks per worker, with total_hint, W = 4: the last ones go to
+/* A few long tasks, no total_hint: one goes to each worker, not four to
+ * the first one that is ready (until a result says how long tasks take, a
+ * worker holds one). */
+static void sc_spread_start(seen *s, gd_config *cfg)
+{
+	spread(s, cfg, 1, 0);
+}
+
+/* Three long tasks per worker, with total_hint: the last ones go to
  * workers that are free, so every worker runs three (a worker that held
  * four would run 200 ms longer than the others). */
 static void sc_spread_end(seen *s, gd_config *cfg)
 {
-	static const char *kinds[] = {"long"};
-	gen g = {.n = 3 * nworkers(), .kinds = kinds, .nkinds = 1};
-	gd_stats st;
-
-	cfg->window = 4;
-	cfg->total_hint = (uint64_t)g.n;
-	int rc = run(s, &g, cfg, &st);
-	if (g_rank == 0) {
-		CHECK(rc == 0);
-		every_task_once(s, g.n);
-		each_worker_ran(&st, 3);
-	}
-	gd_stats_free(&st);
+	spread(s, cfg, 3, 1);
 }
 
 static void sc_inline(seen *s, gd_config *cfg)
