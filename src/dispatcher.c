@@ -189,8 +189,8 @@ static void set_state(disp *d, int i, int state)
  *   - one each until a first result says how long tasks take: a run of a
  *     few long tasks starts them on every worker, not W on the first one
  *     that is ready;
- *   - one for tasks of LONG_TASK_S or more: the round trip costs them under
- *     0.2 %, and no task waits behind another while a worker is free;
+ *   - one for tasks of LONG_TASK_S or more: the round trip (about 2 ms) costs them
+ *     0.2 % at most, and no task waits behind another while a worker is free;
  *   - else the running one and enough to cover REFILL_S of work;
  *   - one when the tasks left (by cfg->total_hint) are no more than the
  *     workers: the last ones go to workers that are free.
