@@ -154,6 +154,29 @@ void *gd_worker_data(const gd_worker *w);
 void gd_worker_set_error(gd_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /**
+ * Called from process(): the task's run time, and its timeout, count from
+ * now rather than from the call of process() -- for a process() that first
+ * waits for something that is not the task's own work (e.g. a worker
+ * program that is still loading its model).
+ */
+void gd_worker_task_started(gd_worker *w);
+/**
+ * Called from process(): count one restart of what this worker runs (e.g.
+ * its worker program, started again after it died) in its statistics
+ * (gd_worker_stats.restarts, the dashboard's RESTARTS column).
+ */
+void gd_worker_restarted(gd_worker *w);
+/**
+ * Called from process(): this worker cannot run tasks (e.g. its worker
+ * program exits before it is ready, again and again).  Once process()
+ * returns, the task is handed back untried, to run on another worker, and
+ * the worker retires as a setup failure with this message (on_setup_fail);
+ * cleanup() is not called.  \return GD_EINVAL always, so that
+ * `return gd_worker_retire(w, ...);` reads naturally.
+ */
+int gd_worker_retire(gd_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/**
  * Set the result bytes of the task (copied).  \return 0 or GD_ENOMEM /
  * GD_ETOOBIG.
  */

@@ -926,7 +926,7 @@ static int on_record(void *ctx, const gd__rec *r)
 		if ((rc = pop_task(d, i, r->task_id, &si)))
 			return rc;
 		/* the worker replaced its executor after each of these */
-		if (r->type == GD_REC_TIMEOUT || (r->flags & GD_RF_CRASH))
+		if (r->type == GD_REC_TIMEOUT || (r->flags & (GD_RF_CRASH | GD_RF_RESTART)))
 			row->restarts++;
 		on_result(d, i, r, si);
 		return 0;

@@ -63,6 +63,31 @@ void gd_worker_set_error(gd_worker *w, const char *fmt, ...)
 	va_end(ap);
 }
 
+void gd_worker_task_started(gd_worker *w)
+{
+	w->task_start = gd_now();
+	/* the supervisor times the task from start_ns: from now on */
+	if (w->prog)
+		__atomic_store_n(&w->prog->start_ns, (uint64_t)(w->task_start * 1e9),
+		                 __ATOMIC_RELEASE);
+}
+
+void gd_worker_restarted(gd_worker *w)
+{
+	w->restarted = 1;
+}
+
+int gd_worker_retire(gd_worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->error, sizeof(w->error), fmt, ap);
+	va_end(ap);
+	w->retire = 1;
+	return GD_EINVAL;
+}
+
 /* ------------------------------------------------------------ result API */
 
 void *gd_result_reserve(gd_result *r, size_t len)
@@ -167,11 +192,22 @@ int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out, double *elap
 		__atomic_store_n(&x->prog->start_ns, (uint64_t)(t0 * 1e9), __ATOMIC_RELEASE);
 		__atomic_store_n(&x->prog->running, task->task_id + 1, __ATOMIC_RELEASE);
 	}
+	x->w.prog = x->prog;
+	x->w.task_start = t0;
+	x->w.restarted = 0;
 	rc = x->cls->process(&x->w, &t, &r);
 	if (x->prog)
 		__atomic_store_n(&x->prog->running, 0, __ATOMIC_RELEASE);
-	*elapsed_s = gd_now() - t0;
+	*elapsed_s = gd_now() - x->w.task_start;
 	rec.aux = (uint64_t)(*elapsed_s * 1e6);
+	if (x->w.restarted)
+		rec.flags |= GD_RF_RESTART;
+	if (x->w.retire) {
+		/* the task goes back untried: the worker retires instead */
+		out->len = r.hdr;
+		rec.type = GD_REC_SETUP_FAIL;
+		return append_msg(out, &rec, "%s", x->w.error[0] ? x->w.error : "retired");
+	}
 	if (r.too_big) {
 		out->len = r.hdr;
 		rec.type = GD_REC_ERROR;
@@ -386,6 +422,12 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 			double took;
 			if (gd__exec_task(x, &rec, &out, &took))
 				_exit(1);
+			if (x->w.retire) {
+				/* runs nothing more: the supervisor ends it */
+				write_all(fd, out.p, out.len);
+				wait_eof(fd);
+				_exit(0);
+			}
 			/* Results of tiny tasks go out in batches: one write (and one
 			 * wake-up of the supervisor) for many.  Only while the next
 			 * task is already here, so nothing waits on a read; the

@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+struct gd__progress;
+
 struct gd_worker {
 	int id;
 	uint64_t seed;
@@ -18,6 +20,11 @@ struct gd_worker {
 	char host[64];
 	void *data;
 	char error[512];
+	/* the task in process(), for gd_worker_task_started() & co */
+	struct gd__progress *prog;
+	double task_start; /* gd_now() when its time started */
+	int restarted;     /* gd_worker_restarted() was called */
+	int retire;        /* gd_worker_retire() was called; the message is in error */
 };
 
 struct gd_result {

@@ -67,7 +67,8 @@ typedef enum gd__rec_type {
 } gd__rec_type;
 
 /* flags */
-#define GD_RF_CRASH 0x01 /* ERROR: the executor died (signal or exit) */
+#define GD_RF_CRASH   0x01 /* ERROR: the executor died (signal or exit) */
+#define GD_RF_RESTART 0x02 /* SUCCESS/ERROR: the worker restarted its program for it */
 
 typedef struct gd__rec {
 	uint8_t type;

@@ -408,7 +408,7 @@ static void on_timeout(sup *s, uint64_t task_id, double start)
 /* One record from the executor. */
 static void from_executor(sup *s, const gd__rec *r, const uint8_t *raw, size_t raw_len)
 {
-	char msg[160];
+	char msg[1024];
 
 	switch (s->ex) {
 	case EX_STARTING:
@@ -430,6 +430,14 @@ static void from_executor(sup *s, const gd__rec *r, const uint8_t *raw, size_t r
 		}
 		break;
 	case EX_RUNNING:
+		if (r->type == GD_REC_SETUP_FAIL) {
+			/* gd_worker_retire(): its tasks go back to rank 0 untried */
+			snprintf(msg, sizeof(msg), "%.*s", (int)GD__MIN(r->len, sizeof(msg) - 1),
+			         (const char *)r->payload);
+			flush_out(s);
+			retire(s, msg);
+			return;
+		}
 		if ((r->type == GD_REC_SUCCESS || r->type == GD_REC_ERROR) && s->count > 0 &&
 		    r->task_id == RING(s, 0)->task_id) {
 			double took = (double)r->aux * 1e-6;
@@ -749,6 +757,14 @@ static void run_inline(sup *s)
 			         "cannot map the shared buffer holding the task");
 		else if (gd__exec_task(&s->x, &r, outbuf(s), &took))
 			s->err = GD_ENOMEM;
+		if (s->x.w.retire) {
+			/* gd_worker_retire(): the SETUP_FAIL record is out with
+			 * the results before it; the task goes back untried */
+			flush_out(s);
+			drop_all(s);
+			s->retired = 1;
+			return;
+		}
 		pop_head(s);
 		/* long tasks report at once, and look for an ABORT; tiny ones
 		 * report in batches and run on without polling rank 0: a poll
