@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "gpudispatch.h"
 
@@ -26,6 +27,11 @@ enum {
 	CLI_EXIT_INTERRUPTED = 3, /* stopped by a signal: resumable */
 	CLI_EXIT_ERROR = 4,       /* the run itself failed (setup everywhere, I/O, MPI) */
 };
+
+/* Most --setup-arg options a run takes. */
+#define CLI_MAX_SETUP_ARGS 256
+/* Default for --start-failures: starts in a row that never answered. */
+#define CLI_DEFAULT_START_FAILURES 3
 
 /* Default for --max-line: longer task lines are a per-task error. */
 #define CLI_DEFAULT_MAX_LINE (1024 * 1024)
@@ -76,9 +82,13 @@ typedef struct cli_opts {
 	int placement;       /* 0 with --no-placement */
 	int gpu_ids[64];     /* --gpus LIST */
 	size_t n_gpu_ids;
-	unsigned workers_per_gpu; /* --workers-per-gpu */
-	int json;                 /* placement --json */
-	int monochrome;           /* --monochrome */
+	unsigned workers_per_gpu;                   /* --workers-per-gpu */
+	int json;                                   /* placement --json */
+	int monochrome;                             /* --monochrome */
+	const char *setup_args[CLI_MAX_SETUP_ARGS]; /* --setup-arg KEY=VALUE, as given */
+	size_t n_setup_args;
+	unsigned start_failures; /* --start-failures K: 0 = the default */
+	double setup_timeout;    /* --setup-timeout, 0 = none */
 } cli_opts;
 
 /*
@@ -168,6 +178,20 @@ int cli_shell_quote(cli_buf *b, const char *s, size_t n);
  */
 int cli_json_str(cli_buf *b, const void *s, size_t n);
 
+/* \return 1 when the n bytes are valid UTF-8. */
+int cli_utf8_valid(const void *s, size_t n);
+/* Append the bytes in base64 (RFC 4648, padded).  \return 0 or -1. */
+int cli_base64(cli_buf *b, const void *s, size_t n);
+/*
+ * \return 1 when the n bytes are exactly one JSON value (RFC 8259, nesting
+ * at most 256 deep), else 0 with the offset of the first bad byte in
+ * *bad_at (may be NULL).
+ */
+int cli_json_valid(const void *s, size_t n, size_t *bad_at);
+/* Append a valid JSON text to b on one line (CR/LF between tokens become
+ * blanks).  \return 0 or -1. */
+int cli_json_embed(cli_buf *b, const void *s, size_t n);
+
 /* Parse "exited with status N" / "killed by signal N" in an error message. */
 void cli_parse_status(const char *msg, int *exit_status, int *signo);
 
@@ -175,6 +199,61 @@ void cli_parse_status(const char *msg, int *exit_status, int *signo);
 size_t cli_first_line(const char *msg, size_t max);
 
 /* ------------------------------------------------------------------ worker */
+
+/*
+ * Result bytes as the worker class sends them: one kind byte, then the
+ * payload.  The command's journal_extra stores them in the results file.
+ *   'L' + a line of the line protocol: a JSON string
+ *   'J' + a JSON text (protocol 2, checked): embedded as JSON
+ *   'B' + bytes (protocol 2): a JSON string when UTF-8, else result_base64
+ */
+enum { CLI_RESULT_LINE = 'L', CLI_RESULT_JSON = 'J', CLI_RESULT_BYTES = 'B' };
+
+/* A persistent program's log kept in an unlinked file is cut above this. */
+#define CLI_LOG_KEEP_MAX (1 << 20)
+
+/* Process helpers of the worker class (cmdworker.c). */
+double cli_now(void);
+/*
+ * Fork and exec argv with fds[0..2] as its 0/1/2 and, when fds[3] and
+ * fds[4] are >= 0, those as its 3 and 4; environment envp.  The child keeps
+ * the executor's process group (a timeout kills the whole group), dies with
+ * the executor, and inherits no other descriptor.  \return the pid, or -1
+ * with a message in err (e.g. the program does not exist).
+ */
+pid_t cli_spawn(char *const argv[], char *const envp[], const int fds[5], char *err, size_t errlen);
+pid_t cli_wait_child(pid_t pid, int *status);
+/* Send sig to pid and to every process below it. */
+void cli_kill_tree(pid_t pid, int sig);
+/* "exited with status N" / "killed by signal N (NAME)", as rank 0 parses. */
+void cli_describe_status(int status, char *out, size_t n);
+/* An unlinked temporary file (read-write, append), or -1. */
+int cli_open_tmp(void);
+/* The last n non-empty lines of the file open at fd, from offset since on,
+ * joined by " | ". */
+void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen);
+
+/* A persistent worker program (persistent.c): docs/protocol.md. */
+typedef struct cli_prog cli_prog;
+typedef struct cli_prog_cfg {
+	char *cmd;   /* run with /bin/sh -c */
+	char **envp; /* its environment (the caller's; must outlive the program) */
+	int worker_id;
+	int quiet;                   /* its output is discarded */
+	const char *out_dir;         /* its log goes to DIR/worker-W.err or .log */
+	size_t max_line;             /* longest answer line of the line protocol */
+	unsigned max_start_failures; /* starts in a row that never got ready */
+	double setup_timeout;        /* seconds for its start up to READY, 0 = none */
+} cli_prog_cfg;
+/* Start the program.  \return 0, or -1 with a message in err. */
+int cli_prog_open(cli_prog **p, const cli_prog_cfg *cfg, char *err, size_t errlen);
+/* Run one task (the bytes after the kind byte) on it, for process(). */
+int cli_prog_task(cli_prog *p, gd_worker *w, const gd_task *t, const char *data, size_t len,
+                  gd_result *r);
+/* End its input, wait for it, free p.  \return 0, or -1 with the worker's error set. */
+int cli_prog_close(cli_prog *p, gd_worker *w);
+/* Kill it and free p. */
+void cli_prog_free(cli_prog *p);
 
 /* The worker class of the command; its options come as setup arguments. */
 extern const gd_worker_class cli_worker_class;

@@ -8,11 +8,9 @@
  * executor's process group, so that on a timeout the library's SIGKILL of
  * that group also kills the command's own children.
  *
- * Persistent-worker mode: setup() starts `/bin/sh -c WORKER_CMD` once;
- * process() writes the task line to its standard input and reads exactly one
- * line from its standard output; cleanup() closes its input and waits.  If
- * the program dies, the task is reported and the program is started again
- * for the next task.
+ * Persistent-worker mode: setup() starts `/bin/sh -c WORKER_CMD` once and
+ * persistent.c feeds it the tasks (docs/protocol.md); cleanup() ends its
+ * input and waits.
  */
 #define _GNU_SOURCE /* pipe2, execvpe, close_range, memrchr, O_TMPFILE */
 #include <errno.h>
@@ -37,8 +35,6 @@
 
 extern char **environ;
 
-/* Stderr of a persistent program kept for error messages is cut above this. */
-#define ERR_KEEP_MAX (1 << 20)
 /* The part of a program's stderr quoted in an error message. */
 #define ERR_QUOTE_MAX 200
 
@@ -53,11 +49,7 @@ typedef struct cw_state {
 	/* the environment of the children: base entries, then task id and attempt */
 	char **envp;
 	size_t n_env;
-	/* persistent program */
-	pid_t prog;
-	int to_fd, from_fd, err_fd;
-	cli_buf rbuf;     /* bytes read from its stdout, not yet used */
-	uint64_t last_id; /* the task it answered last */
+	cli_prog *prog; /* the persistent program */
 } cw_state;
 
 /* ---------------------------------------------------------------- helpers */
@@ -97,22 +89,64 @@ static int strip_env(const char *e)
 	return !strncmp(e, "GPUDISPATCH_", 12);
 }
 
-static int build_env(cw_state *cw, const gd_worker *w)
+/* GPUDISPATCH_SETUP_ARGS: the --setup-arg pairs ("setup.KEY") as a JSON object. */
+static int setup_args_json(const gd_args *args, cli_buf *b)
+{
+	int rc = cli_buf_adds(b, "GPUDISPATCH_SETUP_ARGS={");
+	int first = 1;
+
+	for (size_t i = 0; args && i < args->n; i++) {
+		const char *k = args->kv[i].key, *v = args->kv[i].value;
+
+		if (strncmp(k, "setup.", 6))
+			continue;
+		rc |= first ? 0 : cli_buf_adds(b, ",");
+		rc |= cli_json_str(b, k + 6, strlen(k + 6));
+		rc |= cli_buf_adds(b, ":");
+		rc |= cli_json_str(b, v, strlen(v));
+		first = 0;
+	}
+	return rc | cli_buf_adds(b, "}");
+}
+
+static int build_env(cw_state *cw, const gd_worker *w, const gd_args *args)
 {
 	size_t n = 0, k = 0;
 	const gd_gpu *gpu = gd_worker_gpu(w);
+	cli_buf sa = {0};
+	int python_buffered = 0;
 
 	for (char **e = environ; *e; e++)
 		n++;
-	cw->envp = calloc(n + 5, sizeof(char *));
+	cw->envp = calloc(n + 16, sizeof(char *));
 	if (!cw->envp)
 		return -1;
-	for (char **e = environ; *e; e++)
-		if (!strip_env(*e) && !(cw->envp[k++] = strdup(*e)))
+	for (char **e = environ; *e; e++) {
+		if (strip_env(*e))
+			continue;
+		if (!strncmp(*e, "PYTHONUNBUFFERED=", 17))
+			python_buffered = 1;
+		if (!(cw->envp[k++] = strdup(*e)))
 			return -1;
-	if (asprintf(&cw->envp[k++], "GPUDISPATCH_WORKER_ID=%d", cw->worker_id) < 0)
+	}
+	if (asprintf(&cw->envp[k++], "GPUDISPATCH_WORKER_ID=%d", cw->worker_id) < 0 ||
+	    asprintf(&cw->envp[k++], "GPUDISPATCH_GPU=%d", gpu ? gpu->index : -1) < 0 ||
+	    asprintf(&cw->envp[k++], "GPUDISPATCH_GPU_BUS_ID=%s", gpu ? gpu->bus_id : "") < 0 ||
+	    asprintf(&cw->envp[k++], "GPUDISPATCH_HOST=%s", gd_worker_host(w)) < 0 ||
+	    asprintf(&cw->envp[k++], "GPUDISPATCH_SEED=%" PRIu64, gd_worker_seed(w)) < 0)
 		return -1;
-	if (asprintf(&cw->envp[k++], "GPUDISPATCH_GPU=%d", gpu ? gpu->index : -1) < 0)
+	if (setup_args_json(args, &sa) || !(cw->envp[k++] = strdup(sa.p))) {
+		cli_buf_free(&sa);
+		return -1;
+	}
+	cli_buf_free(&sa);
+	if (cw->persistent && (!(cw->envp[k++] = strdup("GPUDISPATCH_PROTOCOL=2")) ||
+	                       !(cw->envp[k++] = strdup("GPUDISPATCH_REQUEST_FD=3")) ||
+	                       !(cw->envp[k++] = strdup("GPUDISPATCH_ANSWER_FD=4"))))
+		return -1;
+	/* a Python program's print() reaches the pipe at once: with the line
+	 * protocol an answer left in its buffer would wait forever */
+	if (cw->persistent && !python_buffered && !(cw->envp[k++] = strdup("PYTHONUNBUFFERED=1")))
 		return -1;
 	cw->n_env = k; /* envp[k], envp[k+1]: task id and attempt, set per task */
 	return 0;
@@ -134,8 +168,16 @@ static void set_task_env(cw_state *cw, const gd_task *t)
 	}
 }
 
+double cli_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* A file for stderr that nobody else sees: kept only to quote its end. */
-static int open_tmp(void)
+int cli_open_tmp(void)
 {
 	const char *dir = getenv("TMPDIR");
 	char path[4096];
@@ -183,8 +225,99 @@ static void last_line(int fd, char *out, size_t outlen)
 			out[i] = ' ';
 }
 
+void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen)
+{
+	char buf[8192];
+	off_t size = lseek(fd, 0, SEEK_END), from;
+	ssize_t got;
+	size_t end, start, len = 0;
+	int lines = 0;
+
+	out[0] = '\0';
+	if (size <= 0 || outlen < 2)
+		return;
+	if (since > size)
+		since = 0; /* the file was cut meanwhile */
+	from = size - since > (off_t)sizeof(buf) ? size - (off_t)sizeof(buf) : since;
+	got = pread(fd, buf, sizeof(buf), from);
+	if (got <= 0)
+		return;
+	/* find the start of the n-th non-empty line from the end */
+	end = (size_t)got;
+	start = end;
+	while (start && lines < n) {
+		size_t e = start;
+
+		while (e && (buf[e - 1] == '\n' || buf[e - 1] == '\r' || buf[e - 1] == ' '))
+			e--;
+		if (!e)
+			break;
+		start = e;
+		while (start && buf[start - 1] != '\n')
+			start--;
+		lines++;
+	}
+	/* copy them, one " | " between lines, no control bytes */
+	for (size_t i = start; i < end && len + 1 < outlen; i++) {
+		char c = buf[i];
+
+		if (c == '\n' || c == '\r') {
+			size_t j = i;
+
+			while (j < end && (buf[j] == '\n' || buf[j] == '\r' || buf[j] == ' '))
+				j++;
+			if (j == end)
+				break;
+			if (len + 4 >= outlen)
+				break;
+			memcpy(out + len, " | ", 3);
+			len += 3;
+			i = j - 1;
+			continue;
+		}
+		out[len++] = (c == '\0' || c == '\t') ? ' ' : c;
+	}
+	out[len] = '\0';
+}
+
+void cli_kill_tree(pid_t pid, int sig)
+{
+	pid_t todo[1024];
+	size_t n = 0, next = 0;
+
+	/* breadth first through /proc's children lists, then kill them all */
+	todo[n++] = pid;
+	while (next < n && n < sizeof(todo) / sizeof(todo[0])) {
+		char path[64], buf[4096];
+		int fd;
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)todo[next],
+		         (int)todo[next]);
+		next++;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		k = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (k <= 0)
+			continue;
+		buf[k] = '\0';
+		for (char *p = buf, *e; *p && n < sizeof(todo) / sizeof(todo[0]); p = e) {
+			long c = strtol(p, &e, 10);
+
+			if (e == p)
+				break;
+			if (c > 0)
+				todo[n++] = (pid_t)c;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		kill(todo[i], sig);
+}
+
 /* Describe a wait status with the phrases rank 0 parses (cli_parse_status). */
-static void describe_status(int st, char *out, size_t n)
+void cli_describe_status(int st, char *out, size_t n)
 {
 	if (WIFEXITED(st))
 		snprintf(out, n, "exited with status %d", WEXITSTATUS(st));
@@ -194,7 +327,7 @@ static void describe_status(int st, char *out, size_t n)
 		snprintf(out, n, "stopped (wait status 0x%x)", st);
 }
 
-static pid_t wait_child(pid_t pid, int *st)
+pid_t cli_wait_child(pid_t pid, int *st)
 {
 	pid_t r;
 
@@ -204,16 +337,10 @@ static pid_t wait_child(pid_t pid, int *st)
 	return r;
 }
 
-/*
- * Fork and exec argv with fds in/out/err as 0/1/2 and envp.  The child keeps
- * the executor's process group (a timeout kills the whole group) and dies
- * with the executor.  \return the pid, or -1 with a message in err (e.g. the
- * program does not exist).
- */
-static pid_t spawn(char *const argv[], char *const envp[], int in, int out, int errfd, char *err,
-                   size_t errlen)
+pid_t cli_spawn(char *const argv[], char *const envp[], const int fds[5], char *err, size_t errlen)
 {
-	int p[2], e = 0;
+	int p[2], e = 0, in = fds[0], out = fds[1], errfd = fds[2];
+	int extra = fds[3] >= 0 && fds[4] >= 0, child_errfd;
 	pid_t parent = getpid(), pid;
 	ssize_t n;
 
@@ -224,6 +351,9 @@ static pid_t spawn(char *const argv[], char *const envp[], int in, int out, int 
 	/* vfork: the executor carries the MPI rank's address space, and copying
 	 * its page tables for every task was most of a short task's cost.  The
 	 * child only makes system calls before exec. */
+	/* the child writes only to what the parent does not read again: with
+	 * vfork() it runs on the parent's stack */
+	child_errfd = p[1];
 	pid = vfork();
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
@@ -249,15 +379,27 @@ static pid_t spawn(char *const argv[], char *const envp[], int in, int out, int 
 			e = errno;
 			goto fail;
 		}
+		if (extra) {
+			/* out of the way first: any of them may be 3 or 4 */
+			int a = fcntl(fds[3], F_DUPFD_CLOEXEC, 10),
+			    b = fcntl(fds[4], F_DUPFD_CLOEXEC, 10);
+			int ep = fcntl(p[1], F_DUPFD_CLOEXEC, 10);
+
+			if (a < 0 || b < 0 || ep < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0) {
+				e = errno;
+				goto fail;
+			}
+			child_errfd = ep;
+		}
 		/* no fd of the MPI library or of other tasks may leak into the task */
-		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC))
-			for (int fd = 3; fd < 1024; fd++)
-				if (fd != p[1])
+		if (close_range(extra ? 5 : 3, ~0U, CLOSE_RANGE_CLOEXEC))
+			for (int fd = extra ? 5 : 3; fd < 1024; fd++)
+				if (fd != child_errfd)
 					close(fd);
 		execvpe(argv[0], argv, envp);
 		e = errno;
 	fail:
-		if (write(p[1], &e, sizeof(e)) < 0) {
+		if (write(child_errfd, &e, sizeof(e)) < 0) {
 			/* nothing more to say */
 		}
 		_exit(127);
@@ -270,200 +412,11 @@ static pid_t spawn(char *const argv[], char *const envp[], int in, int out, int 
 	if (n == (ssize_t)sizeof(e)) {
 		int st;
 
-		wait_child(pid, &st);
+		cli_wait_child(pid, &st);
 		snprintf(err, errlen, "cannot run '%s': %s", argv[0], strerror(e));
 		return -1;
 	}
 	return pid;
-}
-
-/* ------------------------------------------------------------- persistent */
-
-static void prog_stop(cw_state *cw, int sig, int *status)
-{
-	int st = 0;
-
-	if (cw->to_fd >= 0)
-		close(cw->to_fd);
-	if (cw->from_fd >= 0)
-		close(cw->from_fd);
-	cw->to_fd = cw->from_fd = -1;
-	if (cw->prog > 0) {
-		if (sig)
-			kill(cw->prog, sig);
-		wait_child(cw->prog, &st);
-	}
-	if (status)
-		*status = st;
-	cw->prog = 0;
-	cw->rbuf.len = 0;
-}
-
-static int prog_start(cw_state *cw, char *err, size_t errlen)
-{
-	int in[2], out[2], devnull = -1;
-	char *argv[] = {"/bin/sh", "-c", cw->worker_cmd, NULL};
-	char *saved = cw->envp[cw->n_env];
-	pid_t pid;
-
-	if (pipe2(in, O_CLOEXEC)) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		return -1;
-	}
-	if (pipe2(out, O_CLOEXEC)) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		close(in[0]);
-		close(in[1]);
-		return -1;
-	}
-	if (cw->err_fd < 0)
-		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	cw->envp[cw->n_env] = NULL; /* no task id in a persistent program's environment */
-	pid = spawn(argv, cw->envp, in[0], out[1], cw->err_fd >= 0 ? cw->err_fd : devnull, err,
-	            errlen);
-	cw->envp[cw->n_env] = saved;
-	close(in[0]);
-	close(out[1]);
-	if (devnull >= 0)
-		close(devnull);
-	if (pid < 0) {
-		close(in[1]);
-		close(out[0]);
-		return -1;
-	}
-	cw->prog = pid;
-	cw->to_fd = in[1];
-	cw->from_fd = out[0];
-	cw->rbuf.len = 0;
-	return 0;
-}
-
-/* The program went away or broke the protocol: stop it, fail the task. */
-static int prog_fail(cw_state *cw, gd_result *r, int sig, const char *what)
-{
-	char st[96], quote[ERR_QUOTE_MAX + 1] = "";
-	int status;
-
-	prog_stop(cw, sig, &status);
-	describe_status(status, st, sizeof(st));
-	if (cw->err_fd >= 0)
-		last_line(cw->err_fd, quote, sizeof(quote));
-	if (sig)
-		return gd_result_error(r, "worker program %s; it was restarted%s%s", what,
-		                       quote[0] ? "; stderr: " : "", quote);
-	return gd_result_error(r, "worker program %s: %s%s%s", what, st,
-	                       quote[0] ? "; stderr: " : "", quote);
-}
-
-static int write_all(int fd, const void *data, size_t n)
-{
-	const char *p = data;
-
-	while (n) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-static int process_persistent(cw_state *cw, const gd_task *t, const char *line, size_t len,
-                              gd_result *r)
-{
-	char err[512];
-	char *nl;
-	size_t ll;
-
-	/* Output that arrived after the last answer breaks the protocol (one
-	 * line per task); EOF there means the program exited between tasks.
-	 * Either way it starts afresh; only the first is an error. */
-	if (cw->prog) {
-		struct pollfd pfd = {.fd = cw->from_fd, .events = POLLIN};
-
-		if (!cw->rbuf.len && poll(&pfd, 1, 0) == 1) {
-			char chunk[4096];
-			ssize_t n = read(cw->from_fd, chunk, sizeof(chunk));
-
-			if (n > 0)
-				cli_buf_add(&cw->rbuf, chunk, (size_t)n);
-			else
-				prog_stop(cw, SIGKILL, NULL);
-		}
-		if (cw->rbuf.len) {
-			char what[200];
-
-			snprintf(what, sizeof(what),
-			         "wrote more than one line for task %" PRIu64
-			         " (the protocol is one "
-			         "result line per task line; write logs to standard error)",
-			         cw->last_id);
-			return prog_fail(cw, r, SIGKILL, what);
-		}
-	}
-	if (!cw->prog && prog_start(cw, err, sizeof(err)))
-		return gd_result_error(r, "cannot start worker program: %s", err);
-	if (cw->err_fd >= 0 && lseek(cw->err_fd, 0, SEEK_END) > ERR_KEEP_MAX && !cw->out_dir &&
-	    ftruncate(cw->err_fd, 0)) {
-		/* only a quote is lost */
-	}
-	if (write_all(cw->to_fd, line, len) || write_all(cw->to_fd, "\n", 1))
-		return prog_fail(cw, r, 0, "closed its standard input");
-	for (;;) {
-		char chunk[65536];
-		ssize_t n;
-
-		nl = cw->rbuf.len ? memchr(cw->rbuf.p, '\n', cw->rbuf.len) : NULL;
-		if (nl)
-			break;
-		if (cw->rbuf.len > cw->max_line) {
-			char what[160];
-
-			snprintf(what, sizeof(what),
-			         "wrote a result line longer than --max-line %zu for task %" PRIu64,
-			         cw->max_line, t->id);
-			return prog_fail(cw, r, SIGKILL, what);
-		}
-		n = read(cw->from_fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return prog_fail(cw, r, 0, "closed its standard output before answering");
-		if (cli_buf_add(&cw->rbuf, chunk, (size_t)n))
-			return gd_result_error(r,
-			                       "out of memory reading the worker program's output");
-	}
-	ll = (size_t)(nl - cw->rbuf.p);
-	cw->last_id = t->id;
-	if (ll + 1 < cw->rbuf.len) /* more than one line for one task */
-		return prog_fail(
-		        cw, r, SIGKILL,
-		        "wrote more than one line for one task (the protocol is one result "
-		        "line per task line; write logs to standard error)");
-	cw->rbuf.len = 0;
-	if (ll && cw->rbuf.p[ll - 1] == '\r')
-		ll--;
-	if (ll > cw->max_line)
-		return gd_result_error(r,
-		                       "worker program wrote a result line of %zu bytes, longer "
-		                       "than --max-line %zu",
-		                       ll, cw->max_line);
-	if (ll >= 6 && !memcmp(cw->rbuf.p, "ERROR:", 6)) {
-		const char *m = cw->rbuf.p + 6;
-		size_t ml = ll - 6;
-
-		while (ml && *m == ' ') {
-			m++;
-			ml--;
-		}
-		return gd_result_error(r, "%.*s", (int)ml, m);
-	}
-	return gd_result_set(r, cw->rbuf.p, ll);
 }
 
 /* ---------------------------------------------------------------- command */
@@ -497,7 +450,7 @@ static int process_command(cw_state *cw, const gd_task *t, const char *line, siz
 		errfd = open_out(cw, t->id, "err");
 	} else {
 		out = open("/dev/null", O_RDWR | O_CLOEXEC);
-		errfd = cw->quiet ? open("/dev/null", O_RDWR | O_CLOEXEC) : open_tmp();
+		errfd = cw->quiet ? open("/dev/null", O_RDWR | O_CLOEXEC) : cli_open_tmp();
 	}
 	if (out < 0 || errfd < 0) {
 		rc = gd_result_error(r, "cannot open the output files%s%s: %s",
@@ -508,7 +461,9 @@ static int process_command(cw_state *cw, const gd_task *t, const char *line, siz
 	{
 		int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-		pid = spawn(argv, cw->envp, in, out, errfd, err, sizeof(err));
+		int fds[5] = {in, out, errfd, -1, -1};
+
+		pid = cli_spawn(argv, cw->envp, fds, err, sizeof(err));
 		if (in >= 0)
 			close(in);
 	}
@@ -516,7 +471,7 @@ static int process_command(cw_state *cw, const gd_task *t, const char *line, siz
 		rc = gd_result_error(r, "%s", err);
 		goto out;
 	}
-	if (wait_child(pid, &status) < 0) {
+	if (cli_wait_child(pid, &status) < 0) {
 		rc = gd_result_error(r, "waitpid: %s", strerror(errno));
 		goto out;
 	}
@@ -524,7 +479,7 @@ static int process_command(cw_state *cw, const gd_task *t, const char *line, siz
 		rc = 0;
 		goto out;
 	}
-	describe_status(status, st, sizeof(st));
+	cli_describe_status(status, st, sizeof(st));
 	if (!cw->quiet)
 		last_line(errfd, quote, sizeof(quote));
 	rc = gd_result_error(r, "command %s%s%s", st, quote[0] ? "; stderr: " : "", quote);
@@ -543,10 +498,7 @@ static void cw_free(cw_state *cw)
 {
 	if (!cw)
 		return;
-	if (cw->prog > 0)
-		prog_stop(cw, SIGKILL, NULL);
-	if (cw->err_fd >= 0)
-		close(cw->err_fd);
+	cli_prog_free(cw->prog);
 	for (int i = 0; i < cw->n_words; i++)
 		free(cw->words[i]);
 	free(cw->words);
@@ -556,7 +508,6 @@ static void cw_free(cw_state *cw)
 	free(cw->envp);
 	free(cw->out_dir);
 	free(cw->worker_cmd);
-	cli_buf_free(&cw->rbuf);
 	free(cw);
 }
 
@@ -570,7 +521,6 @@ static int cw_setup(gd_worker *w, const gd_args *args)
 		gd_worker_set_error(w, "out of memory");
 		return -1;
 	}
-	cw->to_fd = cw->from_fd = cw->err_fd = -1;
 	gd_worker_set_data(w, cw);
 	/* a persistent program that dies must not take the executor with it */
 	signal(SIGPIPE, SIG_IGN);
@@ -602,7 +552,7 @@ static int cw_setup(gd_worker *w, const gd_args *args)
 		if (!(cw->words[i] = strdup(v ? v : "")))
 			goto oom;
 	}
-	if (build_env(cw, w))
+	if (build_env(cw, w, args))
 		goto oom;
 	if (!cw->persistent) {
 		if (!cw->n_words && !cw->shell) {
@@ -614,22 +564,22 @@ static int cw_setup(gd_worker *w, const gd_args *args)
 	v = gd_args_get(args, "worker_cmd");
 	if (!v || !(cw->worker_cmd = strdup(v)))
 		goto oom;
-	if (cw->out_dir) {
-		char path[4096];
+	{
+		cli_prog_cfg pc = {.cmd = cw->worker_cmd,
+		                   .envp = cw->envp,
+		                   .worker_id = cw->worker_id,
+		                   .quiet = cw->quiet,
+		                   .out_dir = cw->out_dir,
+		                   .max_line = cw->max_line};
 
-		snprintf(path, sizeof(path), "%s/worker-%d.err", cw->out_dir, cw->worker_id);
-		/* read-write: error messages quote its last line */
-		cw->err_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-		if (cw->err_fd < 0) {
-			gd_worker_set_error(w, "cannot open %s: %s", path, strerror(errno));
+		pc.max_start_failures =
+		        (v = gd_args_get(args, "start_failures")) ? (unsigned)atoi(v) : 0;
+		pc.setup_timeout = (v = gd_args_get(args, "setup_timeout")) ? strtod(v, NULL) : 0;
+		if (cli_prog_open(&cw->prog, &pc, err, sizeof(err))) {
+			gd_worker_set_error(w, "cannot start worker program '%s': %s",
+			                    cw->worker_cmd, err);
 			return -1;
 		}
-	} else if (!cw->quiet) {
-		cw->err_fd = open_tmp();
-	}
-	if (prog_start(cw, err, sizeof(err))) {
-		gd_worker_set_error(w, "cannot start worker program '%s': %s", cw->worker_cmd, err);
-		return -1;
 	}
 	return 0;
 oom:
@@ -658,7 +608,7 @@ static int cw_process(gd_worker *w, const gd_task *t, gd_result *r)
 		                       (unsigned)(unsigned char)data[0]);
 	}
 	if (cw->persistent)
-		return process_persistent(cw, t, data + 1, t->len - 1, r);
+		return cli_prog_task(cw->prog, w, t, data + 1, t->len - 1, r);
 	return process_command(cw, t, data + 1, t->len - 1, r);
 }
 
@@ -669,33 +619,9 @@ static int cw_cleanup(gd_worker *w)
 
 	if (!cw)
 		return 0;
-	if (cw->prog > 0) {
-		pid_t pid = cw->prog;
-		int st = 0, waited = 0;
-		pid_t got = 0;
-
-		/* end of input: the program should finish and exit 0 */
-		close(cw->to_fd);
-		cw->to_fd = -1;
-		for (int i = 0; i < 200 && !(got = waitpid(pid, &st, WNOHANG)); i++)
-			nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
-		if (got == 0) {
-			kill(pid, SIGKILL);
-			wait_child(pid, &st);
-			gd_worker_set_error(w, "worker program did not exit within 10 s of the end "
-			                       "of its input; killed");
-			rc = -1;
-		} else if (got == pid) {
-			waited = 1;
-		}
-		if (waited && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-			char s[96];
-
-			describe_status(st, s, sizeof(s));
-			gd_worker_set_error(w, "worker program %s at the end of its input", s);
-			rc = -1;
-		}
-		cw->prog = 0;
+	if (cw->prog) {
+		rc = cli_prog_close(cw->prog, w); /* frees it */
+		cw->prog = NULL;
 	}
 	cw_free(cw);
 	gd_worker_set_data(w, NULL);

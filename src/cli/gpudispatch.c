@@ -154,9 +154,34 @@ static size_t journal_extra(void *user, const gd_event *ev, char *buf, size_t si
 		cli_buf_printf(b, "%d", signo);
 	else
 		cli_buf_adds(b, "null");
-	if (a->o.worker_cmd && ev->type == GD_EV_SUCCESS) {
-		cli_buf_adds(b, ",\"result\":");
-		cli_json_str(b, ev->data, ev->len);
+	if (a->o.worker_cmd && ev->type == GD_EV_SUCCESS && ev->len >= 1) {
+		const char *res = (const char *)ev->data + 1;
+		size_t rl = ev->len - 1;
+
+		switch (*(const char *)ev->data) {
+		case CLI_RESULT_JSON: /* checked on the worker */
+			cli_buf_adds(b, ",\"result\":");
+			cli_json_embed(b, res, rl);
+			break;
+		case CLI_RESULT_BYTES:
+			if (!cli_utf8_valid(res, rl)) {
+				cli_buf_adds(b, ",\"result_base64\":\"");
+				cli_base64(b, res, rl);
+				cli_buf_adds(b, "\"");
+				break;
+			}
+			/* fall through */
+		default:
+			cli_buf_adds(b, ",\"result\":");
+			cli_json_str(b, res, rl);
+		}
+	}
+	if (ev->type != GD_EV_SUCCESS && ev->message && strchr(ev->message, '\n')) {
+		/* the error member holds the first line; the rest (a traceback) */
+		const char *rest = strchr(ev->message, '\n') + 1;
+
+		cli_buf_adds(b, ",\"details\":");
+		cli_json_str(b, rest, strlen(rest));
 	}
 	if (!b->p)
 		return 0;
@@ -204,6 +229,7 @@ static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg)
 	if (o->window)
 		cfg->window = o->window;
 	cfg->task_timeout = o->timeout;
+	cfg->setup_timeout = o->setup_timeout;
 	cfg->base_seed = o->seed;
 	cfg->retries = o->retries;
 	cfg->setup_args = kv ? kv->kv : NULL;

@@ -4,6 +4,7 @@
  * unit-tested by tests/test_cli_tasks.c.
  */
 #define _GNU_SOURCE /* pipe2, execvpe, close_range, memrchr, O_TMPFILE */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -106,8 +107,10 @@ void cli_usage(FILE *out)
 	      "  --tasks FILE|-        the task file, or - for standard input (required)\n"
 	      "  --worker-cmd \"CMD\"    persistent-worker mode: run CMD (with /bin/sh -c) once "
 	      "per\n"
-	      "                        worker, write each task line to its standard input, read\n"
-	      "                        one result line per task from its standard output\n"
+	      "                        worker and hand it task after task: in frames over its\n"
+	      "                        own pipes when it speaks protocol 2 (the Python package\n"
+	      "                        does), else one line in on standard input, one result\n"
+	      "                        line out on standard output (docs/protocol.md)\n"
 	      "  --shell               run the command as a /bin/sh script, the line "
 	      "single-quoted\n"
 	      "                        where {} stands; with no command each line is a script\n"
@@ -116,7 +119,8 @@ void cli_usage(FILE *out)
 	      "  --retries N           run a failed or timed-out task up to N more times (default "
 	      "0)\n"
 	      "  --output-dir DIR      keep each task's output in DIR/ID.out and DIR/ID.err\n"
-	      "                        (persistent workers: DIR/worker-W.err)\n"
+	      "                        (persistent workers: DIR/worker-W.err, or\n"
+	      "                        DIR/worker-W.log with protocol 2)\n"
 	      "  --quiet               discard the tasks' output (default: standard output is\n"
 	      "                        discarded, the last line of standard error is reported)\n"
 	      "  --results FILE        write one JSON Lines record per finished task to FILE\n"
@@ -129,7 +133,16 @@ void cli_usage(FILE *out)
 	      "  --max-line BYTES      longest task line; a longer line is a failed task\n"
 	      "                        (default 1048576)\n"
 	      "  --window N            tasks a worker holds at most (default 4)\n"
-	      "  --seed N              base seed: worker seed = N + worker id (default 0)\n"
+	      "  --seed N              base seed: worker seed = N + worker id (default 0);\n"
+	      "                        GPUDISPATCH_SEED in a worker program's environment\n"
+	      "  --setup-arg KEY=VALUE a setup argument (repeatable): GPUDISPATCH_SETUP_ARGS\n"
+	      "                        (a JSON object) for worker programs and tasks, keyword\n"
+	      "                        arguments of setup() in the Python package\n"
+	      "  --start-failures K    retire a worker whose program ended before it was ready\n"
+	      "                        (or before its first answer) K times in a row (default "
+	      "3)\n"
+	      "  --setup-timeout SECONDS  longest a worker's setup (a worker program's start up\n"
+	      "                        to READY) may take (default: no limit)\n"
 	      "  --grace SECONDS       after a stop signal, time the tasks in flight may take\n"
 	      "                        before they are killed (default: no limit)\n"
 	      "  --ui auto|tui|text|none  the dashboard (default auto)\n"
@@ -237,19 +250,54 @@ struct opt {
 };
 
 static const struct opt opts_table[] = {
-        {"tasks", O_VALUE, 1, 0},       {"worker-cmd", O_VALUE, 1, 0},
-        {"shell", O_FLAG, 1, 0},        {"timeout", O_VALUE, 1, 0},
-        {"retries", O_VALUE, 1, 0},     {"output-dir", O_VALUE, 1, 0},
-        {"quiet", O_FLAG, 1, 0},        {"results", O_VALUE, 1, 0},
-        {"resume", O_FLAG, 1, 0},       {"resume-force", O_FLAG, 1, 0},
-        {"skip-failed", O_FLAG, 1, 0},  {"max-line", O_VALUE, 1, 0},
-        {"window", O_VALUE, 1, 0},      {"seed", O_VALUE, 1, 0},
-        {"grace", O_VALUE, 1, 0},       {"ui", O_VALUE, 1, 0},
-        {"refresh", O_VALUE, 1, 0},     {"monochrome", O_FLAG, 1, 0},
-        {"gpus", O_VALUE, 1, 1},        {"workers-per-gpu", O_VALUE, 1, 1},
-        {"no-placement", O_FLAG, 1, 1}, {"json", O_FLAG, 0, 1},
-        {"help", O_FLAG, 1, 1},         {"version", O_FLAG, 1, 1},
+        {"tasks", O_VALUE, 1, 0},         {"worker-cmd", O_VALUE, 1, 0},
+        {"shell", O_FLAG, 1, 0},          {"timeout", O_VALUE, 1, 0},
+        {"retries", O_VALUE, 1, 0},       {"output-dir", O_VALUE, 1, 0},
+        {"quiet", O_FLAG, 1, 0},          {"results", O_VALUE, 1, 0},
+        {"resume", O_FLAG, 1, 0},         {"resume-force", O_FLAG, 1, 0},
+        {"skip-failed", O_FLAG, 1, 0},    {"max-line", O_VALUE, 1, 0},
+        {"window", O_VALUE, 1, 0},        {"seed", O_VALUE, 1, 0},
+        {"grace", O_VALUE, 1, 0},         {"ui", O_VALUE, 1, 0},
+        {"refresh", O_VALUE, 1, 0},       {"monochrome", O_FLAG, 1, 0},
+        {"gpus", O_VALUE, 1, 1},          {"workers-per-gpu", O_VALUE, 1, 1},
+        {"no-placement", O_FLAG, 1, 1},   {"json", O_FLAG, 0, 1},
+        {"help", O_FLAG, 1, 1},           {"version", O_FLAG, 1, 1},
+        {"setup-arg", O_VALUE, 1, 0},     {"start-failures", O_VALUE, 1, 0},
+        {"setup-timeout", O_VALUE, 1, 0},
 };
+
+/* A --setup-arg key: a name a program can take as a keyword argument. */
+static int valid_key(const char *k, size_t n)
+{
+	if (!n || n > 200 || !(isalpha((unsigned char)k[0]) || k[0] == '_'))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!(isalnum((unsigned char)k[i]) || k[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int add_setup_arg(cli_opts *o, const char *val, char *err, size_t errlen)
+{
+	const char *eq = strchr(val, '=');
+	size_t kl = eq ? (size_t)(eq - val) : 0;
+
+	if (!eq)
+		return fail(err, errlen, "--setup-arg: '%s' is not KEY=VALUE", val);
+	if (!valid_key(val, kl))
+		return fail(err, errlen,
+		            "--setup-arg: the key '%.*s' is not a name (letters, digits and _, "
+		            "not starting with a digit)",
+		            (int)kl, val);
+	for (size_t i = 0; i < o->n_setup_args; i++)
+		if (!strncmp(o->setup_args[i], val, kl + 1))
+			return fail(err, errlen, "--setup-arg: the key '%.*s' is given twice",
+			            (int)kl, val);
+	if (o->n_setup_args >= CLI_MAX_SETUP_ARGS)
+		return fail(err, errlen, "--setup-arg: more than %d of them", CLI_MAX_SETUP_ARGS);
+	o->setup_args[o->n_setup_args++] = val;
+	return 0;
+}
 
 static int set_opt(cli_opts *o, const char *name, const char *val, char *err, size_t errlen)
 {
@@ -326,6 +374,15 @@ static int set_opt(cli_opts *o, const char *name, const char *val, char *err, si
 		o->placement = 0;
 	} else if (!strcmp(name, "json")) {
 		o->json = 1;
+	} else if (!strcmp(name, "setup-arg")) {
+		return add_setup_arg(o, val, err, errlen);
+	} else if (!strcmp(name, "start-failures")) {
+		if (parse_u64(val, 1000, &u) || u == 0)
+			return BAD("a whole number from 1 to 1000");
+		o->start_failures = (unsigned)u;
+	} else if (!strcmp(name, "setup-timeout")) {
+		if (parse_seconds(val, &o->setup_timeout))
+			return BAD("a number of seconds >= 0");
 	} else if (!strcmp(name, "help")) {
 		o->cmd = CLI_CMD_HELP;
 	} else if (!strcmp(name, "version")) {
@@ -910,6 +967,240 @@ int cli_json_str(cli_buf *b, const void *data, size_t n)
 	return cli_buf_add(b, "\"", 1);
 }
 
+int cli_utf8_valid(const void *data, size_t n)
+{
+	const unsigned char *s = data;
+
+	for (size_t i = 0; i < n;) {
+		size_t ul = utf8_len(s + i, n - i);
+
+		if (!ul)
+			return 0;
+		i += ul;
+	}
+	return 1;
+}
+
+int cli_base64(cli_buf *b, const void *data, size_t n)
+{
+	static const char tab[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = data;
+	char q[4];
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)s[i] << 16;
+
+		if (i + 1 < n)
+			v |= (unsigned)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		q[0] = tab[(v >> 18) & 63];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < n ? tab[v & 63] : '=';
+		if (cli_buf_add(b, q, 4))
+			return -1;
+	}
+	return 0;
+}
+
+/* A JSON checker (RFC 8259): a recursive descent over one value. */
+typedef struct jscan {
+	const unsigned char *s;
+	size_t n, i;
+	unsigned depth;
+} jscan;
+
+#define JSON_MAX_DEPTH 256
+
+static void js_ws(jscan *j)
+{
+	while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' ||
+	                       j->s[j->i] == '\r'))
+		j->i++;
+}
+
+static int js_lit(jscan *j, const char *lit)
+{
+	size_t l = strlen(lit);
+
+	if (j->n - j->i < l || memcmp(j->s + j->i, lit, l))
+		return -1;
+	j->i += l;
+	return 0;
+}
+
+static int js_hex4(jscan *j)
+{
+	for (int k = 0; k < 4; k++, j->i++)
+		if (j->i >= j->n || !isxdigit(j->s[j->i]))
+			return -1;
+	return 0;
+}
+
+static int js_string(jscan *j)
+{
+	j->i++; /* the opening quote */
+	while (j->i < j->n) {
+		unsigned char c = j->s[j->i];
+		size_t ul;
+
+		if (c == '"') {
+			j->i++;
+			return 0;
+		}
+		if (c < 0x20)
+			return -1;
+		if (c == '\\') {
+			if (++j->i >= j->n)
+				return -1;
+			c = j->s[j->i];
+			if (c == 'u') {
+				j->i++;
+				if (js_hex4(j))
+					return -1;
+				continue;
+			}
+			if (!strchr("\"\\/bfnrt", c) || !c)
+				return -1;
+			j->i++;
+			continue;
+		}
+		ul = utf8_len(j->s + j->i, j->n - j->i);
+		if (!ul)
+			return -1;
+		j->i += ul;
+	}
+	return -1;
+}
+
+static int js_digits(jscan *j)
+{
+	size_t from = j->i;
+
+	while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9')
+		j->i++;
+	return j->i > from ? 0 : -1;
+}
+
+static int js_number(jscan *j)
+{
+	if (j->s[j->i] == '-')
+		j->i++;
+	if (j->i < j->n && j->s[j->i] == '0')
+		j->i++;
+	else if (js_digits(j))
+		return -1;
+	if (j->i < j->n && j->s[j->i] == '.') {
+		j->i++;
+		if (js_digits(j))
+			return -1;
+	}
+	if (j->i < j->n && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
+		j->i++;
+		if (j->i < j->n && (j->s[j->i] == '+' || j->s[j->i] == '-'))
+			j->i++;
+		if (js_digits(j))
+			return -1;
+	}
+	return 0;
+}
+
+static int js_value(jscan *j);
+
+/* An object or an array; *close is '}' or ']'. */
+static int js_container(jscan *j, unsigned char close)
+{
+	if (++j->depth > JSON_MAX_DEPTH)
+		return -1;
+	j->i++;
+	js_ws(j);
+	if (j->i < j->n && j->s[j->i] == close) {
+		j->i++;
+		j->depth--;
+		return 0;
+	}
+	for (;;) {
+		if (close == '}') {
+			if (j->i >= j->n || j->s[j->i] != '"' || js_string(j))
+				return -1;
+			js_ws(j);
+			if (j->i >= j->n || j->s[j->i] != ':')
+				return -1;
+			j->i++;
+		}
+		if (js_value(j))
+			return -1;
+		js_ws(j);
+		if (j->i >= j->n)
+			return -1;
+		if (j->s[j->i] == close) {
+			j->i++;
+			j->depth--;
+			return 0;
+		}
+		if (j->s[j->i] != ',')
+			return -1;
+		j->i++;
+		js_ws(j);
+	}
+}
+
+static int js_value(jscan *j)
+{
+	js_ws(j);
+	if (j->i >= j->n)
+		return -1;
+	switch (j->s[j->i]) {
+	case '{':
+		return js_container(j, '}');
+	case '[':
+		return js_container(j, ']');
+	case '"':
+		return js_string(j);
+	case 't':
+		return js_lit(j, "true");
+	case 'f':
+		return js_lit(j, "false");
+	case 'n':
+		return js_lit(j, "null");
+	default:
+		if (j->s[j->i] == '-' || (j->s[j->i] >= '0' && j->s[j->i] <= '9'))
+			return js_number(j);
+		return -1;
+	}
+}
+
+int cli_json_valid(const void *data, size_t n, size_t *bad_at)
+{
+	jscan j = {.s = data, .n = n};
+	int ok = js_value(&j) == 0;
+
+	if (ok) {
+		js_ws(&j);
+		ok = j.i == n;
+	}
+	if (!ok && bad_at)
+		*bad_at = j.i;
+	return ok;
+}
+
+int cli_json_embed(cli_buf *b, const void *data, size_t n)
+{
+	const char *s = data;
+	size_t from = b->len;
+
+	if (cli_buf_add(b, s, n))
+		return -1;
+	/* a valid JSON text holds raw CR/LF only as whitespace between
+	 * tokens: blanks keep the record on one line */
+	for (size_t i = from; i < b->len; i++)
+		if (b->p[i] == '\n' || b->p[i] == '\r')
+			b->p[i] = ' ';
+	return 0;
+}
+
 /* The last occurrence of needle in hay, NULL when none. */
 static const char *last_of(const char *hay, const char *needle)
 {
@@ -991,6 +1282,19 @@ int cli_kv_build(const cli_opts *o, cli_kv_store *s)
 		rc |= kv_add(s, "output_dir", o->out_dir);
 	snprintf(num, sizeof(num), "%zu", o->max_line);
 	rc |= kv_add(s, "max_line", num);
+	snprintf(num, sizeof(num), "%u",
+	         o->start_failures ? o->start_failures : CLI_DEFAULT_START_FAILURES);
+	rc |= kv_add(s, "start_failures", num);
+	snprintf(num, sizeof(num), "%.17g", o->setup_timeout);
+	rc |= kv_add(s, "setup_timeout", num);
+	/* the user's --setup-arg pairs, as "setup.KEY" = "VALUE" */
+	for (size_t i = 0; i < o->n_setup_args; i++) {
+		const char *a = o->setup_args[i], *eq = strchr(a, '=');
+		char skey[300];
+
+		snprintf(skey, sizeof(skey), "setup.%.*s", (int)(eq - a), a);
+		rc |= kv_add(s, skey, eq + 1);
+	}
 	snprintf(num, sizeof(num), "%d", o->argc);
 	rc |= kv_add(s, "argc", num);
 	for (int i = 0; i < o->argc; i++) {
