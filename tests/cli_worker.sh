@@ -52,9 +52,19 @@ check "protocol: next task ok after the timeout" grep -q '^{"id":5,"status":"ok"
 
 # ---------------------------------------------------------------- cannot start
 printf 'x\ny\n' >w5.txt
-gd 2 run --tasks w5.txt --ui none --results w5.jsonl --worker-cmd "/nonexistent/prog --serve"
-check "missing program: exit 1 (got $RC)" [ "$RC" = 1 ]
-check "missing program: every task once, each an error" [ "$(grep -c '"status":"error"' w5.jsonl)" = 2 ]
-check "missing program: says not found" grep -q 'exited with status 127; stderr: .*/nonexistent/prog.*not found' w5.jsonl
+t0=$SECONDS
+gd 3 run --tasks w5.txt --ui none --results w5.jsonl --worker-cmd "/nonexistent/prog --serve"
+check "missing program: exit 4, not a failure per task (got $RC)" [ "$RC" = 4 ]
+check "missing program: quickly ($((SECONDS - t0)) s)" [ $((SECONDS - t0)) -lt 30 ]
+check "missing program: no task charged" [ ! -s w5.jsonl ]
+check "missing program: says not found, once" \
+	grep -q 'setup failed on every worker.*ended before it read a task (exited with status 127), 3 times in a row; stderr: .*/nonexistent/prog.*not found$' err.txt
+
+# ---------------------------------------------------------------- stray line before reading
+printf 'p\nq\n' >w6.txt
+gd 2 run --tasks w6.txt --ui none --results w6.jsonl \
+	--worker-cmd "echo banner; sleep 0.3; exec bash $SRC/examples/worker.sh"
+check "banner before the task is read: never a result" bash -c '! grep -q "\"result\":\"banner\"" w6.jsonl'
+check "banner: the task fails saying why" grep -q 'wrote to its standard output before it read task' w6.jsonl
 
 finish

@@ -43,6 +43,7 @@ typedef struct app {
 	int read_err;        /* errno of a read error of the task file */
 	cli_buf extra;       /* journal_extra's scratch */
 	char setup_msg[256]; /* first setup failure, for the final message */
+	int say_setup_fail;  /* print setup failures as they happen */
 } app;
 
 /* ---------------------------------------------------------------- helpers */
@@ -196,6 +197,12 @@ static void on_setup_fail(void *user, const gd_event *ev)
 {
 	app *a = user;
 
+	/* the other workers carry on: say it now, unless the dashboard owns
+	 * the terminal (it shows the message in the worker's row) */
+	if (a->say_setup_fail)
+		fprintf(stderr, "gpudispatch: worker %d: %s\n", ev->worker_id,
+		        ev->message ? ev->message : "setup failed");
+
 	if (!a->setup_msg[0])
 		snprintf(a->setup_msg, sizeof(a->setup_msg), "worker %d: %s", ev->worker_id,
 		         ev->message ? ev->message : "");
@@ -330,6 +337,7 @@ static int run(app *a, int rank)
 		cfg.journal_extra_user = a;
 	}
 	cb.on_setup_fail = on_setup_fail;
+	a->say_setup_fail = cfg.ui == GD_UI_NONE || cfg.ui == GD_UI_TEXT || !isatty(STDOUT_FILENO);
 	cb.user = a;
 
 	rc = gd_run(MPI_COMM_WORLD, &cli_worker_class, gen, a, &cb, &cfg, &stats);

@@ -991,6 +991,8 @@ int cli_prog_close(cli_prog *p, gd_worker *w)
 			}
 			if (ev == P_BAD)
 				p->ans.len = p->ans_off = 0; /* nothing more to learn from it */
+			dprintf(2, "DBG close ev=%d exited=%d ae=%d pidfd=%d\n", ev, p->exited,
+			        p->ans_eof, p->pidfd);
 			if (ev == P_DIED || p->exited)
 				break;
 			if (ev == P_LINE || ev == P_STRAY)
@@ -1001,7 +1003,15 @@ int cli_prog_close(cli_prog *p, gd_worker *w)
 			}
 		}
 		if (p->pid > 0) {
-			pid_t got = waitpid(p->pid, &st, WNOHANG);
+			pid_t got;
+
+			/* its pipes close a moment before it can be reaped */
+			while (!(got = waitpid(p->pid, &st, WNOHANG)) && cli_now() - t0 < 10) {
+				struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+
+				if (p->pidfd < 0 || poll(&pfd, 1, 10) == 1)
+					nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+			}
 
 			if (got == 0) {
 				kill(p->pid, SIGKILL);
