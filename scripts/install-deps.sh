@@ -6,7 +6,8 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhwloc-dev hwloc
-      libncurses-dev libcunit1-dev tmux time ${GD_DEPS_EXTRA:-})
+      libncurses-dev libcunit1-dev tmux time
+      python3 python3-pip python3-setuptools python3-wheel ${GD_DEPS_EXTRA:-})
 
 missing=()
 for p in "${PKGS[@]}"; do

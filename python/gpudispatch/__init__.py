@@ -1,0 +1,21 @@
+"""gpudispatch: persistent worker programs for the `gpudispatch` command.
+
+    from gpudispatch import BaseWorker, serve
+
+    class Model(BaseWorker):
+        def setup(self, model_path):          # once; keyword args from --setup-arg
+            self.net = load(model_path, seed=self.seed)
+        def process(self, task):              # task: the line (str); any JSON value back
+            return {"label": self.net(task)}
+        def cleanup(self):                    # once at the end
+            pass
+
+    if __name__ == "__main__":
+        serve(Model)
+
+Run it with `gpudispatch run --tasks t.txt --worker-cmd "python3 model.py"`.
+"""
+from .worker import BaseWorker, Gpu, run_local, serve
+
+__version__ = "0.1.0"
+__all__ = ["BaseWorker", "Gpu", "serve", "run_local", "__version__"]
