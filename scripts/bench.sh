@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$deps" = 1 ]; then
-	GD_DEPS_EXTRA="python3-mpi4py parallel valgrind" scripts/install-deps.sh ||
+	GD_DEPS_EXTRA="python3-mpi4py parallel valgrind bc" scripts/install-deps.sh ||
 		echo "bench: could not install the optional tools; their rows are skipped" >&2
 fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -47,4 +47,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 py=python3
 command -v "$py" >/dev/null || py=/usr/bin/python3
-exec "$py" bench/run_bench.py --build "$build" --json "$build/bench.json" ${args[@]+"${args[@]}"}
+"$py" bench/run_bench.py --build "$build" --json "$build/bench.json" ${args[@]+"${args[@]}"}
+# the Python worker row (issue 15): the package against mpi4py.futures and cat
+if [ -x "$build/gpudispatch" ]; then
+	echo
+	echo "== Python worker package, 3 workers, 200000 tasks, wall time with start-up"
+	bash bench/bench_python.sh "$build" 200000 || echo "bench: the Python row failed" >&2
+fi
