@@ -520,6 +520,92 @@ static void test_kv_build(void)
 	cli_kv_free(&s);
 }
 
+/* The checker behind protocol 2's JSON answers: what it lets into a
+ * results record must be one valid JSON value. */
+static void test_json_valid(void)
+{
+	static const char *const good[] = {"0",
+	                                   "-1.5e+3",
+	                                   "\"a\\u00e9\\n\"",
+	                                   "true",
+	                                   "null",
+	                                   "[]",
+	                                   "{}",
+	                                   " {\"a\": [1, 2, {\"b\": false}]}\n",
+	                                   "\"\xc3\xa9\""};
+	static const char *const bad[] = {"",      "01",       "1.",       "nan",   "[1,]",
+	                                  "{a:1}", "\"a",      "\"\\x\"",  "[1] 2", "{\"a\" 1}",
+	                                  "tru",   "\"\x01\"", "\"\xff\"", "-",     "{\"a\":}"};
+	char deep[600];
+	size_t at = 99;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CU_ASSERT_TRUE(cli_json_valid(good[i], strlen(good[i]), NULL));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CU_ASSERT_FALSE(cli_json_valid(bad[i], strlen(bad[i]), NULL));
+	CU_ASSERT_FALSE(cli_json_valid("[1, x]", 6, &at));
+	CU_ASSERT_EQUAL(at, 4);
+	/* nesting is bounded: no stack overflow on hostile input */
+	memset(deep, '[', 300);
+	memset(deep + 300, ']', 300);
+	CU_ASSERT_FALSE(cli_json_valid(deep, 600, NULL));
+	CU_ASSERT_TRUE(cli_json_valid(deep + 100, 400, NULL)); /* 200 deep */
+}
+
+static void test_base64_utf8_embed(void)
+{
+	cli_buf b = {0};
+
+	CU_ASSERT_EQUAL(cli_base64(&b, "\x00\xff\n", 3), 0);
+	CU_ASSERT_STRING_EQUAL(b.p, "AP8K");
+	b.len = 0;
+	CU_ASSERT_EQUAL(cli_base64(&b, "ab", 2), 0);
+	CU_ASSERT_STRING_EQUAL(b.p, "YWI=");
+	CU_ASSERT_TRUE(cli_utf8_valid("h\xc3\xa9", 3));
+	CU_ASSERT_FALSE(cli_utf8_valid("h\xc3", 2));
+	CU_ASSERT_FALSE(cli_utf8_valid("\xed\xa0\x80", 3)); /* a surrogate */
+	b.len = 0;
+	CU_ASSERT_EQUAL(cli_json_embed(&b, "{\n\"a\":\r\n1}", 10), 0);
+	CU_ASSERT_STRING_EQUAL(b.p, "{ \"a\":  1}"); /* one line in the record */
+	cli_buf_free(&b);
+}
+
+static void test_setup_arg_options(void)
+{
+	char *argv[] = {"gpudispatch",      "run",         "--tasks",         "t",
+	                "--setup-arg",      "model=m.pt",  "--setup-arg",     "x_1=a=b",
+	                "--start-failures", "5",           "--setup-timeout", "2.5",
+	                "--worker-cmd",     "python3 w.py"};
+	cli_opts o;
+	cli_kv_store s;
+	char err[256];
+	int seen = 0;
+
+	CU_ASSERT_EQUAL_FATAL(cli_parse_args(14, argv, &o, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(o.n_setup_args, 2);
+	CU_ASSERT_EQUAL(o.start_failures, 5);
+	CU_ASSERT_DOUBLE_EQUAL(o.setup_timeout, 2.5, 1e-12);
+	CU_ASSERT_EQUAL_FATAL(cli_kv_build(&o, &s), 0);
+	for (size_t i = 0; i < s.n; i++) {
+		if (!strcmp(s.kv[i].key, "setup.model"))
+			seen += !strcmp(s.kv[i].value, "m.pt");
+		if (!strcmp(s.kv[i].key, "setup.x_1"))
+			seen += !strcmp(s.kv[i].value, "a=b"); /* the first = splits */
+		if (!strcmp(s.kv[i].key, "start_failures"))
+			seen += !strcmp(s.kv[i].value, "5");
+	}
+	CU_ASSERT_EQUAL(seen, 3);
+	cli_kv_free(&s);
+	expect_usage("--setup-arg: 'model' is not KEY=VALUE", 5, "run", "--tasks", "t",
+	             "--setup-arg", "model", "x");
+	expect_usage("--setup-arg: the key '1x' is not a name", 5, "run", "--tasks", "t",
+	             "--setup-arg", "1x=2", "x");
+	expect_usage("--setup-arg: the key 'a' is given twice", 7, "run", "--tasks", "t",
+	             "--setup-arg", "a=1", "--setup-arg", "a=2", "x");
+	expect_usage("--start-failures: '0' is not", 5, "run", "--tasks", "t", "--start-failures",
+	             "0", "x");
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -544,6 +630,9 @@ int main(void)
 	CU_add_test(s, "options: help, version, placement", test_options_misc);
 	CU_add_test(s, "help lists every option", test_help_lists_options);
 	CU_add_test(s, "setup arguments", test_kv_build);
+	CU_add_test(s, "json checker", test_json_valid);
+	CU_add_test(s, "base64, utf-8, embedding", test_base64_utf8_embed);
+	CU_add_test(s, "--setup-arg and friends", test_setup_arg_options);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
