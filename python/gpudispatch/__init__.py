@@ -1,21 +1,17 @@
-"""gpudispatch: persistent worker programs for the `gpudispatch` command.
+"""gpudispatch: write persistent workers for `gpudispatch run --worker-cmd` in Python.
 
     from gpudispatch import BaseWorker, serve
-
     class Model(BaseWorker):
-        def setup(self, model_path):          # once; keyword args from --setup-arg
-            self.net = load(model_path, seed=self.seed)
-        def process(self, task):              # task: the line (str); any JSON value back
-            return {"label": self.net(task)}
-        def cleanup(self):                    # once at the end
-            pass
-
+        def setup(self, model_path): ...
+        def process(self, task): return {"label": ...}
     if __name__ == "__main__":
         serve(Model)
 
-Run it with `gpudispatch run --tasks t.txt --worker-cmd "python3 model.py"`.
+See docs/protocol.md (protocol 2) for the wire format.
 """
-from .worker import BaseWorker, Gpu, run_local, serve
+
+from ._frames import ProtocolError
+from .worker import GPU, BaseWorker, run_local, serve
 
 __version__ = "0.1.0"
-__all__ = ["BaseWorker", "Gpu", "serve", "run_local", "__version__"]
+__all__ = ["BaseWorker", "GPU", "ProtocolError", "run_local", "serve", "__version__"]
