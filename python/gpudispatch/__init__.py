@@ -1,17 +1,21 @@
-"""gpudispatch: write persistent workers for `gpudispatch run --worker-cmd` in Python.
+"""gpudispatch: persistent worker programs for the `gpudispatch` command.
 
     from gpudispatch import BaseWorker, serve
+
     class Model(BaseWorker):
-        def setup(self, model_path): ...
-        def process(self, task): return {"label": ...}
+        def setup(self, model_path):          # once; keyword args from --setup-arg
+            self.net = load(model_path, seed=self.seed)
+        def process(self, task):              # task: the line (str); any JSON value back
+            return {"label": self.net(task)}
+        def cleanup(self):                    # once at the end
+            pass
+
     if __name__ == "__main__":
         serve(Model)
 
-See docs/protocol.md (protocol 2) for the wire format.
+Run it with `gpudispatch run --tasks t.txt --worker-cmd "python3 model.py"`.
 """
-
-from ._frames import ProtocolError
-from .worker import GPU, BaseWorker, run_local, serve
+from .worker import BaseWorker, Gpu, run_local, serve
 
 __version__ = "0.1.0"
-__all__ = ["BaseWorker", "GPU", "ProtocolError", "run_local", "serve", "__version__"]
+__all__ = ["BaseWorker", "Gpu", "serve", "run_local", "__version__"]

@@ -1,338 +1,169 @@
-"""The worker side of gpudispatch protocol 2: BaseWorker, serve(), run_local()."""
+"""BaseWorker and serve(): the setup / process / cleanup lifecycle of a
+persistent worker program, over protocol 2 (docs/protocol.md).
 
-import collections
-import inspect
+The answers travel on their own pipe, so print(), logging, tqdm, warnings,
+a C extension or a subprocess writing to file descriptor 1: all of it is
+the program's log and never an answer.
+"""
 import json
 import os
 import signal
 import sys
 import traceback
+from collections import namedtuple
 
-from . import _frames as fr
-from ._frames import ProtocolError
+from . import frames
 
-__all__ = ["BaseWorker", "GPU", "serve", "run_local", "ProtocolError"]
+Gpu = namedtuple("Gpu", "index bus_id")
+Gpu.__doc__ = "The worker's GPU: index on its node (-1 = a CPU worker) and PCI bus id."
 
-GPU = collections.namedtuple("GPU", "index bus_id")
-GPU.__doc__ = "The worker's GPU: index on its node (PCI order, -1 for a CPU worker), PCI bus id ('' for none)."
-
-_ERROR_LIMIT = 3000       # bytes of an error payload
-_FIRST_LINE_LIMIT = 1000  # bytes of its first line (the error itself)
-_TB_FRAMES = 5            # traceback entries kept
-
-_encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False,
-                                separators=(",", ":")).encode
+_TRACE_MAX = 3000  # bytes of traceback kept in an error
 
 
 class BaseWorker:
-    """Subclass this and override setup(), process() and cleanup().
+    """Subclass it and override setup(), process() and cleanup().
 
-    Set before setup(): self.worker_id (int), self.gpu (GPU: .index int, .bus_id str),
-    self.seed (int), self.host (str), self.setup_args (dict of str).
-    Set before each process(): self.task_id and self.attempt (ints) of that task.
+    Set before setup(): worker_id (int), gpu (Gpu), seed (--seed + worker_id),
+    host (str).  Set before each process(): task_id and attempt (ints).
     """
 
     worker_id = 0
-    gpu = GPU(-1, "")
+    gpu = Gpu(-1, "")
     seed = 0
     host = ""
-    setup_args = {}
-    task_id = 0
+    task_id = -1
     attempt = 0
 
     def setup(self, **kwargs):
-        """Once, before the first task. Keyword arguments: the --setup-arg pairs (strings)."""
-        if kwargs:
-            raise TypeError("%s.setup() takes no setup arguments, got %s"
-                            % (type(self).__name__, ", ".join(sorted(kwargs))))
+        """Once per program, before the first task; keyword arguments are the
+        --setup-arg KEY=VALUE pairs (strings).  An exception is a setup
+        failure of this worker."""
 
     def process(self, task):
-        """One task (str: the line). Return a JSON value, or bytes for a raw result."""
-        raise NotImplementedError("%s must define process(self, task)" % type(self).__name__)
+        """One task: the line (str).  Return any JSON value (stored as JSON in
+        the results file) or bytes (stored as they are).  An exception fails
+        the task with its type, message and traceback; the next task comes."""
+        raise NotImplementedError("process() is not written")
 
     def cleanup(self):
-        """Once, after the last task."""
+        """Once at the end.  An exception is reported as a cleanup failure;
+        the results are kept."""
 
 
-def format_error(exc):
-    """'ExcType: message' and, on the next lines, the tail of the traceback (~3000 bytes)."""
-    try:
-        msg = str(exc)
-    except Exception:
-        msg = "<unprintable %s>" % type(exc).__name__
-    first = type(exc).__qualname__ + (": " + msg if msg else "")
-    first = first.encode("utf-8", "backslashreplace")
-    if len(first) > _FIRST_LINE_LIMIT:
-        first = first[:_FIRST_LINE_LIMIT].decode("utf-8", "ignore").encode() + b" ..."
-    try:
-        # the frames only: the exception line would repeat the first line
-        tb = "".join(traceback.format_tb(exc.__traceback__, limit=-_TB_FRAMES))
-        if tb:
-            tb = "Traceback (most recent call last):\n" + tb
-        cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-        if cause is not None:
-            tb += "caused by %s: %s\n" % (type(cause).__qualname__, cause)
-    except Exception:
-        tb = ""
-    tb = tb.rstrip("\n").encode("utf-8", "backslashreplace")
-    room = _ERROR_LIMIT - len(first) - 1
-    if len(tb) > room:  # keep the end: the frames nearest to the raise
-        tb = b"...\n" + tb[len(tb) - max(room - 4, 0):].decode("utf-8", "ignore").encode()
-    return first + b"\n" + tb if tb else first
+def _describe(exc):
+    """'Type: message' on the first line, then the traceback's last frames."""
+    head = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
+    head = head.replace("\n", " ")
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4))
+    if len(tb) > _TRACE_MAX:
+        tb = "..." + tb[-_TRACE_MAX:]
+    return (head + "\n" + tb.rstrip("\n")).encode("utf-8", "replace")
 
 
-def encode_result(value):
-    """(flags, payload) of a process() return value; raises TypeError/ValueError when
-    it is neither bytes-like nor JSON-serializable UTF-8."""
-    if isinstance(value, (bytes, bytearray)):
-        return 0, value
-    if isinstance(value, memoryview):
-        return 0, value.tobytes()
-    text = _encode_json(value)
-    try:
-        return fr.FLAG_JSON, text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("the result holds text that is not valid Unicode (e.g. the task's "
-                         "non-UTF-8 bytes): return bytes instead, e.g. "
-                         "task.encode('utf-8', 'surrogateescape')") from None
+def _encode(value):
+    """\\return (payload, flags) for a process() return value."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value), 0
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", "surrogateescape"), frames.FLAG_JSON
 
 
-def _check_setup_args(worker, kwargs):
-    try:
-        sig = inspect.signature(worker.setup)
-    except (TypeError, ValueError):
-        return
-    try:
-        sig.bind(**kwargs)
-    except TypeError as e:
-        raise TypeError("%s.setup(): %s (setup arguments come from --setup-arg KEY=VALUE; "
-                        "given: %s)" % (type(worker).__name__, e,
-                                        ", ".join(sorted(kwargs)) or "none")) from None
+def _environment():
+    env = os.environ
+    if not env.get("GPUDISPATCH_PROTOCOL", "").isdigit() or int(env["GPUDISPATCH_PROTOCOL"]) < 2 or "GPUDISPATCH_REQUEST_FD" not in env or \
+            "GPUDISPATCH_ANSWER_FD" not in env:
+        sys.stderr.write(
+            "gpudispatch.serve: this program is a gpudispatch worker: run it as "
+            "`gpudispatch run --tasks FILE --worker-cmd \"python3 %s\"` (no "
+            "GPUDISPATCH_REQUEST_FD in the environment); try it without gpudispatch "
+            "with gpudispatch.run_local()\n" % (sys.argv[0] or "script.py"))
+        sys.exit(2)
+    return int(env["GPUDISPATCH_REQUEST_FD"]), int(env["GPUDISPATCH_ANSWER_FD"])
 
 
-def _make_worker(cls, worker_id, gpu, seed, host, setup_args):
-    worker = cls()
-    worker.worker_id, worker.gpu, worker.seed, worker.host = worker_id, gpu, seed, host
-    worker.setup_args = dict(setup_args)
-    _check_setup_args(worker, setup_args)
-    worker.setup(**setup_args)
-    return worker
-
-
-def _context_from_env(env):
-    def integer(name, default):
-        v = env.get(name, "")
-        try:
-            return int(v) if v.strip() else default
-        except ValueError:
-            raise ValueError("%s=%r is not an integer" % (name, v)) from None
-
-    raw = env.get("GPUDISPATCH_SETUP_ARGS", "") or "{}"
-    try:
-        args = json.loads(raw)
-    except ValueError as e:
-        raise ValueError("GPUDISPATCH_SETUP_ARGS is not JSON (%s): %r" % (e, raw[:200])) from None
+def _setup_args():
+    raw = os.environ.get("GPUDISPATCH_SETUP_ARGS", "{}") or "{}"
+    args = json.loads(raw)
     if not isinstance(args, dict):
-        raise ValueError("GPUDISPATCH_SETUP_ARGS is not a JSON object: %r" % raw[:200])
-    args = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in args.items()}
-    gpu = GPU(integer("GPUDISPATCH_GPU", -1), env.get("GPUDISPATCH_GPU_BUS_ID", ""))
-    return (integer("GPUDISPATCH_WORKER_ID", 0), gpu, integer("GPUDISPATCH_SEED", 0),
-            env.get("GPUDISPATCH_HOST", ""), args)
-
-
-def _not_a_worker(reason):
-    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c") else ""
-    sys.stderr.write(
-        "gpudispatch.serve: this program is a gpudispatch worker: run it as "
-        "`gpudispatch run --worker-cmd \"python3 %s\" ...` (%s)\n"
-        % (script or "<script>", reason))
-    sys.stderr.flush()
-    sys.exit(2)
-
-
-def _channel_fds(env):
-    proto = env.get("GPUDISPATCH_PROTOCOL")
-    if proto is None:
-        _not_a_worker("no GPUDISPATCH_PROTOCOL in the environment")
-    try:
-        proto_n = int(proto)
-    except ValueError:
-        _not_a_worker("GPUDISPATCH_PROTOCOL=%r is not a number" % proto)
-    if proto_n < 2:
-        _not_a_worker("GPUDISPATCH_PROTOCOL=%s: this package speaks protocol 2 only" % proto)
-    fds = []
-    for name in ("GPUDISPATCH_REQUEST_FD", "GPUDISPATCH_ANSWER_FD"):
-        v = env.get(name)
-        if v is None or not v.strip():
-            _not_a_worker("no %s in the environment" % name)
-        try:
-            fd = int(v)
-            os.fstat(fd)
-        except (ValueError, OSError):
-            _not_a_worker("%s=%s is not an open file descriptor" % (name, v))
-        fds.append(fd)
-    return fds
-
-
-def _protect(fd, std_replacement):
-    """Keep the channel fd off 0-2 (so no print() or stdin read can touch it), out of
-    subprocesses (non-inheritable) and blocking."""
-    import fcntl
-    if fd <= 2:
-        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-        std_replacement(fd)
-        fd = high
-    os.set_inheritable(fd, False)
-    os.set_blocking(fd, True)
-    return fd
-
-
-def _std_away(fd):
-    if fd == 0:
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-    else:  # fd 1 or 2 was the channel: the log goes to the other one
-        os.dup2(2 if fd == 1 else 1, fd)
-
-
-def _ignore_stop_signal(signum, frame):
-    """Rank 0 decides when the run stops; the program is not stopped mid-task."""
-
-
-def _ignore_stop_signals():
-    # A Python handler that does nothing, not SIG_IGN: an ignored disposition would be
-    # inherited by every program the worker starts (subprocess, os.system), which then
-    # could not be stopped with SIGTERM; a handler is reset to the default at exec.
-    for name in ("SIGINT", "SIGTERM", "SIGUSR1"):
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            try:
-                signal.signal(sig, _ignore_stop_signal)
-            except (ValueError, OSError):  # not the main thread
-                pass
-
-
-def _log_streams():
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(line_buffering=True)
-        except Exception:
-            pass
-
-
-def _die(code, text):
-    try:
-        sys.stderr.write("gpudispatch.serve: %s\n" % text)
-        sys.stderr.flush()
-    except Exception:
-        pass
-    os._exit(code)
+        raise ValueError("GPUDISPATCH_SETUP_ARGS is not a JSON object: %r" % raw)
+    return args
 
 
 def serve(cls):
-    """Run a BaseWorker subclass as a gpudispatch protocol 2 worker; does not return.
-
-    Exit status: 0 done, 1 setup or cleanup failed, 2 not started by gpudispatch,
-    3 the channel broke (short frame, gpudispatch gone).
-    """
-    env = os.environ
-    req_fd, ans_fd = _channel_fds(env)
-    req_fd = _protect(req_fd, _std_away)
-    ans_fd = _protect(ans_fd, _std_away)
-    _log_streams()
-    _ignore_stop_signals()
-    write = fr.write_frame
+    """Serve tasks to an instance of cls (a BaseWorker subclass) until
+    gpudispatch ends the run; then exit the program."""
+    req, ans = _environment()
+    for fd in (req, ans):  # no subprocess may hold them
+        os.set_inheritable(fd, False)
+    # stopping is rank 0's business: a forwarded signal must not kill a task
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
     try:
-        write(ans_fd, fr.HELLO)
-        try:
-            worker = _make_worker(cls, *_context_from_env(env))
-        except Exception as e:
-            msg = format_error(e)
-            write(ans_fd, fr.SETUP_FAIL, msg)
-            _flush_logs()
-            sys.stderr.write("gpudispatch.serve: setup failed: %s\n" % msg.decode("utf-8", "replace"))
-            _flush_logs()
-            sys.exit(1)
-        write(ans_fd, fr.READY)
-        _loop(worker, fr.FrameReader(req_fd), ans_fd)
-        try:
-            worker.cleanup()
-        except Exception as e:
-            msg = format_error(e)
-            write(ans_fd, fr.CLEANUP_FAIL, msg)
-            sys.stderr.write("gpudispatch.serve: cleanup failed: %s\n" % msg.decode("utf-8", "replace"))
-            _flush_logs()
-            sys.exit(1)
-    except ProtocolError as e:
-        _flush_logs()
-        _die(3, "protocol error on the request channel: %s" % e)
-    except OSError as e:  # EPIPE and the like: gpudispatch is gone
-        _flush_logs()
-        _die(3, "the channel to gpudispatch broke: %s" % e)
-    _flush_logs()
-    sys.exit(0)
+        sys.stdout.reconfigure(line_buffering=True)  # the log shows up promptly
+    except (AttributeError, ValueError):
+        pass
+    frames.write_all(ans, frames.pack(frames.HELLO))
 
+    worker = cls()
+    env = os.environ
+    worker.worker_id = int(env.get("GPUDISPATCH_WORKER_ID", "0"))
+    worker.gpu = Gpu(int(env.get("GPUDISPATCH_GPU", "-1")), env.get("GPUDISPATCH_GPU_BUS_ID", ""))
+    worker.seed = int(env.get("GPUDISPATCH_SEED", "0"))
+    worker.host = env.get("GPUDISPATCH_HOST", "")
+    try:
+        worker.setup(**_setup_args())
+    except Exception as exc:  # noqa: BLE001 - any failure of user code is reported
+        frames.write_all(ans, frames.pack(frames.SETUP_FAIL, _describe(exc)))
+        os._exit(1)
+    frames.write_all(ans, frames.pack(frames.READY))
 
-def _flush_logs():
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-
-
-def _loop(worker, reader, ans_fd):
-    process = worker.process
-    read = reader.read_frame
-    write = fr.write_frame
-    TASK, RESULT = fr.TASK, fr.RESULT
+    reader = frames.Reader(req)
     while True:
-        frame = read()
-        if frame is None:
-            return
-        ftype, _status, _flags, attempt, task_id, payload = frame
-        if ftype != TASK:
-            raise ProtocolError("a %s frame on the request channel, expected TASK"
-                                % fr.TYPE_NAMES.get(ftype, ftype))
-        worker.task_id = task_id
-        worker.attempt = attempt
         try:
-            flags, out = encode_result(process(payload.decode("utf-8", "surrogateescape")))
-            if len(out) > fr.MAX_PAYLOAD:
-                raise ValueError("a result of %d bytes is over the wire limit of %d"
-                                 % (len(out), fr.MAX_PAYLOAD))
-            status = 0
-        except Exception as e:
-            status, flags, out = 1, 0, format_error(e)
-        write(ans_fd, RESULT, out, task_id, attempt, status, flags)
+            got = reader.read()
+        except frames.ProtocolError as exc:
+            sys.stderr.write("gpudispatch.serve: %s\n" % exc)
+            sys.stderr.flush()
+            os._exit(3)
+        if got is None:
+            break
+        kind, task_id, attempt, payload = got
+        if kind != frames.TASK:
+            sys.stderr.write("gpudispatch.serve: unexpected frame type %d\n" % kind)
+            sys.stderr.flush()
+            os._exit(3)
+        worker.task_id, worker.attempt = task_id, attempt
+        try:
+            out, flags = _encode(worker.process(payload.decode("utf-8", "surrogateescape")))
+            frame = frames.pack(frames.RESULT, out, 0, flags, attempt, task_id)
+        except Exception as exc:  # noqa: BLE001
+            frame = frames.pack(frames.RESULT, _describe(exc), 1, 0, attempt, task_id)
+        frames.write_all(ans, frame)
+
+    status = 0
+    try:
+        worker.cleanup()
+    except Exception as exc:  # noqa: BLE001
+        frames.write_all(ans, frames.pack(frames.CLEANUP_FAIL, _describe(exc)))
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def run_local(cls, tasks, **setup_args):
-    """Try a worker class in this process, without gpudispatch or MPI.
-
-    Runs setup(**setup_args) (values are turned into strings, as --setup-arg gives
-    them), process() for each task, then cleanup(). Returns a list of
-    (task, result) pairs; result is the exception when process() raised or its
-    value cannot be sent (not JSON-serializable). The worker has worker_id 0, no GPU
-    (gpu.index -1), seed 0, this host; task ids count from 0, attempt is 1.
-    Exceptions of setup() and cleanup() propagate.
-    """
-    import socket
-    worker = _make_worker(cls, 0, GPU(-1, ""), 0, socket.gethostname(),
-                          {k: str(v) for k, v in setup_args.items()})
+    """Try a worker class without gpudispatch: setup, process each task,
+    cleanup, in this process.  \\return a list of (task, result or exception)."""
+    worker = cls()
+    worker.setup(**setup_args)
     out = []
     try:
         for i, task in enumerate(tasks):
-            if isinstance(task, (bytes, bytearray)):
-                task = bytes(task).decode("utf-8", "surrogateescape")
             worker.task_id, worker.attempt = i, 1
             try:
-                result = worker.process(task)
-                encode_result(result)
-            except Exception as e:
-                result = e
-            out.append((task, result))
+                out.append((task, worker.process(task)))
+            except Exception as exc:  # noqa: BLE001
+                out.append((task, exc))
     finally:
         worker.cleanup()
     return out
