@@ -60,6 +60,14 @@ check "missing program: no task charged" [ ! -s w5.jsonl ]
 check "missing program: says not found, once" \
 	grep -q 'setup failed on every worker.*ended before it read a task (exited with status 127), 3 times in a row; stderr: .*/nonexistent/prog.*not found$' err.txt
 
+# ---------------------------------------------------------------- Python, print() without flush
+printf 'u\nv\nw\n' >w7.txt
+gd 2 run --tasks w7.txt --ui none --results w7.jsonl --timeout 20 \
+	--worker-cmd "python3 -c 'import sys
+for line in sys.stdin: print(\"got \" + line.strip())'"
+check "unflushed print: exit 0, no deadlock (got $RC)" [ "$RC" = 0 ]
+check "unflushed print: the answers" [ "$(grep -c '"result":"got [uvw]"' w7.jsonl)" = 3 ]
+
 # ---------------------------------------------------------------- stray line before reading
 printf 'p\nq\n' >w6.txt
 gd 2 run --tasks w6.txt --ui none --results w6.jsonl \
