@@ -51,13 +51,22 @@ class BaseWorker:
 
 
 def _describe(exc):
-    """'Type: message' on the first line, then the traceback's last frames."""
+    """'Type: message' on the first line (cut at 1000 bytes), then the last
+    frames of the traceback (cut at about 3000 bytes, keeping the end)."""
     head = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
     head = head.replace("\n", " ")
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4))
+    if len(head) > 1000:
+        head = head[:1000] + "..."
+    tb = "Traceback (most recent call last):\n" + \
+        "".join(traceback.format_tb(exc.__traceback__, limit=-4))
     if len(tb) > _TRACE_MAX:
         tb = "..." + tb[-_TRACE_MAX:]
     return (head + "\n" + tb.rstrip("\n")).encode("utf-8", "replace")
+
+
+def _ignore(signum, frame):
+    """Stopping is rank 0's business (a handler, not SIG_IGN, which the
+    programs a worker starts would inherit)."""
 
 
 def _encode(value):
@@ -97,7 +106,7 @@ def serve(cls):
         os.set_inheritable(fd, False)
     # stopping is rank 0's business: a forwarded signal must not kill a task
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
-        signal.signal(sig, signal.SIG_IGN)
+        signal.signal(sig, _ignore)
     try:
         sys.stdout.reconfigure(line_buffering=True)  # the log shows up promptly
     except (AttributeError, ValueError):

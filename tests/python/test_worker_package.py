@@ -171,8 +171,6 @@ def test_process_error_then_next_task(tmp_path):
     assert d.finish()[0] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="the error payload is not held to ~3000 bytes: a long "
-                   "message is neither cut nor kept out of the repeated exception line")
 def test_long_traceback_keeps_the_end(tmp_path):
     d = Driver(tmp_path, """
         from gpudispatch import BaseWorker, serve
@@ -291,8 +289,6 @@ def test_stop_signals_do_not_kill_mid_task(tmp_path):
     assert d.finish()[0] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="serve() ignores the stop signals with SIG_IGN, which every "
-                   "program the worker starts inherits: Popen.terminate() cannot stop it")
 def test_programs_it_starts_can_be_terminated(tmp_path):
     d = Driver(tmp_path, """
         import subprocess
