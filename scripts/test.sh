@@ -4,7 +4,8 @@
 #   (CUnit unit tests, MPI tests through mpiexec), builds an out-of-tree
 #   project against the installed library, re-runs the unit tests and core MPI
 #   tests under AddressSanitizer + UBSan, runs the fuzz targets for a bounded
-#   time, and runs the Slurm batch scripts on a local one-node Slurm.
+#   time, runs the Python package's tests (pytest), and runs the Slurm batch
+#   scripts on a local one-node Slurm.
 # Environment:
 #   GD_TEST_QUICK=1   skip the sanitizer, fuzz and Slurm stages
 #   GD_FUZZ_SECONDS   seconds per fuzz target [20]
@@ -64,7 +65,7 @@ sanitizers() (
 		(cd build-asan &&
 			ctest --output-on-failure -j"$JOBS" --timeout 300 -L unit &&
 			ctest --output-on-failure -j"$JOBS" --timeout 300 \
-				-R '^(core_(basic_np3|faults|big|big_abort|big_mpi|big_path|big_path_inline|big_retry|lazy_crash|retry|stop|setup_fail_one|inline|journal_kill_resume|empty|stdio_flush|spread_end)|mpi_placement_2s8gpu_9|cli_run|ui_thread_nice)$')
+				-R '^(core_(basic_np3|faults|big|big_abort|big_mpi|big_path|big_path_inline|big_retry|lazy_crash|retry|stop|setup_fail_one|inline|journal_kill_resume|empty|stdio_flush|spread_end)|mpi_placement_2s8gpu_9|cli_run|cli_framed|cli_python|ui_thread_nice)$')
 )
 fuzz() {
 	bash tests/fuzz/run.sh "${GD_FUZZ_SECONDS:-20}"
@@ -72,12 +73,18 @@ fuzz() {
 slurm() {
 	bash tests/slurm_test.sh
 }
+python_package() {
+	# the Python worker package against a fake driver (no MPI), with
+	# Debian's python3 and pytest
+	PYTHONPATH=$ROOT/python /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+}
 
 stage build build_main
 if [ -d build ] && [ -f build/CTestTestfile.cmake ]; then
 	stage ctest run_ctest
 	stage find_package consumer
 fi
+stage python python_package
 if [ "${GD_TEST_QUICK:-0}" != 1 ]; then
 	stage asan-ubsan sanitizers
 	[ -f tests/fuzz/run.sh ] && stage fuzz fuzz
