@@ -925,7 +925,7 @@ static int on_record(void *ctx, const gd__rec *r)
 	case GD_REC_TIMEOUT:
 		if ((rc = pop_task(d, i, r->task_id, &si)))
 			return rc;
-		/* the worker replaced its executor after each of these */
+		/* the worker replaced its executor (or its program) for each of these */
 		if (r->type == GD_REC_TIMEOUT || (r->flags & (GD_RF_CRASH | GD_RF_RESTART)))
 			row->restarts++;
 		on_result(d, i, r, si);

@@ -195,36 +195,6 @@ int cli_open_tmp(void)
 	return fd;
 }
 
-/* The last non-empty line of the file open at fd (at most ERR_QUOTE_MAX bytes). */
-static void last_line(int fd, char *out, size_t outlen)
-{
-	char buf[4096];
-	off_t size = lseek(fd, 0, SEEK_END), from;
-	ssize_t n;
-	size_t end, start;
-
-	out[0] = '\0';
-	if (size <= 0)
-		return;
-	from = size > (off_t)sizeof(buf) ? size - (off_t)sizeof(buf) : 0;
-	n = pread(fd, buf, sizeof(buf), from);
-	if (n <= 0)
-		return;
-	end = (size_t)n;
-	while (end && (buf[end - 1] == '\n' || buf[end - 1] == '\r' || buf[end - 1] == ' '))
-		end--;
-	start = end;
-	while (start && buf[start - 1] != '\n')
-		start--;
-	if (end - start > outlen - 1)
-		end = start + outlen - 1;
-	memcpy(out, buf + start, end - start);
-	out[end - start] = '\0';
-	for (size_t i = 0; i < end - start; i++) /* the quote lives in a C string */
-		if (out[i] == '\0')
-			out[i] = ' ';
-}
-
 void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen)
 {
 	char buf[8192];
@@ -257,6 +227,8 @@ void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen)
 			start--;
 		lines++;
 	}
+	while (end > start && (buf[end - 1] == '\n' || buf[end - 1] == '\r' || buf[end - 1] == ' '))
+		end--;
 	/* copy them, one " | " between lines, no control bytes */
 	for (size_t i = start; i < end && len + 1 < outlen; i++) {
 		char c = buf[i];
@@ -481,7 +453,7 @@ static int process_command(cw_state *cw, const gd_task *t, const char *line, siz
 	}
 	cli_describe_status(status, st, sizeof(st));
 	if (!cw->quiet)
-		last_line(errfd, quote, sizeof(quote));
+		cli_last_lines(errfd, 0, 1, quote, sizeof(quote));
 	rc = gd_result_error(r, "command %s%s%s", st, quote[0] ? "; stderr: " : "", quote);
 out:
 	if (out >= 0)

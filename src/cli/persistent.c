@@ -71,12 +71,6 @@ typedef struct frame {
 	const char *payload; /* inside the answer buffer until it is consumed */
 } frame;
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
 static void put_u32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -105,8 +99,7 @@ static void fr_pack(uint8_t h[FR_HDR], unsigned type, uint64_t id, uint32_t atte
 	h[1] = 'D';
 	h[2] = FR_VERSION;
 	h[3] = (uint8_t)type;
-	h[4] = h[5] = 0;
-	put_u16(h + 6, 0);
+	h[4] = h[5] = h[6] = h[7] = 0; /* status, flags, reserved */
 	put_u32(h + 8, attempt);
 	put_u32(h + 12, len);
 	put_u64(h + 16, id);
@@ -529,18 +522,6 @@ static int pump(cli_prog *p, int timeout_ms, frame *f)
 
 /* ------------------------------------------------------------ failures */
 
-/* Stop the program (kill it when sig) and describe how it ended. */
-static void ended(cli_prog *p, int sig, char *st, size_t stlen)
-{
-	int status;
-
-	prog_stop(p, sig, &status);
-	if (sig)
-		snprintf(st, stlen, "it was stopped");
-	else
-		cli_describe_status(status, st, stlen);
-}
-
 /* The program broke the protocol or died running task t: fail t. */
 static int fail_task(cli_prog *p, gd_result *r, int sig, const char *what)
 {
@@ -627,6 +608,41 @@ static int wait_ready(cli_prog *p, gd_worker *w)
 	return R_READY;
 }
 
+/*
+ * Bring a protocol-2 program to READY.  \return 0 when it is ready, 1 to
+ * start it again, -1 when the worker retires (gd_worker_retire() called).
+ */
+static int get_ready(cli_prog *p, gd_worker *w)
+{
+	char msg[sizeof(p->why) + 64], st[96];
+	int status;
+
+	switch (wait_ready(p, w)) {
+	case R_READY:
+		p->start_failures = 0;
+		gd_worker_task_started(w); /* the task's time starts now */
+		return 0;
+	case R_SETUP_FAIL:
+		prog_stop(p, SIGKILL, NULL);
+		/* the first line says it; a traceback follows */
+		gd_worker_retire(w, "setup failed: %.*s", (int)cli_first_line(p->why, 400), p->why);
+		return -1;
+	case R_TIMEOUT:
+		prog_stop(p, SIGKILL, NULL);
+		gd_worker_retire(w, "worker program %s", p->why);
+		return -1;
+	case R_BAD:
+		snprintf(msg, sizeof(msg), "broke the protocol before READY (%s)", p->why);
+		prog_stop(p, SIGKILL, NULL);
+		break;
+	default: /* R_DIED */
+		prog_stop(p, 0, &status);
+		cli_describe_status(status, st, sizeof(st));
+		snprintf(msg, sizeof(msg), "ended before it was READY (%s)", st);
+	}
+	return start_failed(p, w, msg) ? -1 : 1;
+}
+
 /* The answer in f becomes the task's result or error. */
 static int take_result(cli_prog *p, const frame *f, gd_result *r)
 {
@@ -665,13 +681,11 @@ static int take_result(cli_prog *p, const frame *f, gd_result *r)
 	return 0;
 }
 
-static int task_framed(cli_prog *p, gd_worker *w, const gd_task *t, const char *data, size_t len,
-                       gd_result *r)
+static int task_framed(cli_prog *p, const gd_task *t, const char *data, size_t len, gd_result *r)
 {
 	frame f;
 	char what[300];
 
-	(void)w;
 	if (send_frame(p, FR_TASK, t, data, len))
 		return fail_task(p, r, 0, "closed its request pipe");
 	for (;;) {
@@ -717,8 +731,8 @@ enum { L_DONE = 0, L_SWITCHED, L_UNREAD, L_GONE };
  * turned out to speak protocol 2, L_UNREAD when it ended without reading
  * its task (not the task's fault), L_GONE when it had exited after its last
  * answer (it is started again). */
-static int task_line(cli_prog *p, gd_worker *w, const gd_task *t, const char *line, size_t len,
-                     gd_result *r, int *rc)
+static int task_line(cli_prog *p, const gd_task *t, const char *line, size_t len, gd_result *r,
+                     int *rc)
 {
 	frame f;
 	char what[300];
@@ -842,7 +856,6 @@ static int task_line(cli_prog *p, gd_worker *w, const gd_task *t, const char *li
 		memcpy(res + 1, p->out.p, ll);
 	}
 	*rc = 0;
-	(void)w;
 	return L_DONE;
 }
 
@@ -886,7 +899,7 @@ int cli_prog_open(cli_prog **out, const cli_prog_cfg *cfg, char *err, size_t err
 int cli_prog_task(cli_prog *p, gd_worker *w, const gd_task *t, const char *data, size_t len,
                   gd_result *r)
 {
-	char err[512], st[96];
+	char err[512];
 
 	if (p->log_fd >= 0 && !p->log_path[0] && lseek(p->log_fd, 0, SEEK_END) > CLI_LOG_KEEP_MAX &&
 	    ftruncate(p->log_fd, 0)) {
@@ -905,47 +918,15 @@ int cli_prog_task(cli_prog *p, gd_worker *w, const gd_task *t, const char *data,
 				gd_worker_restarted(w);
 		}
 		if (p->proto == PROTO_FRAMED) {
-			if (!p->ready) {
-				how = wait_ready(p, w);
-				if (how == R_SETUP_FAIL) {
-					char msg[sizeof(p->why)];
+			int ready = p->ready ? 0 : get_ready(p, w);
 
-					snprintf(msg, sizeof(msg), "%s", p->why);
-					prog_stop(p, SIGKILL, NULL);
-					/* the first line says it; a traceback follows */
-					return gd_worker_retire(w, "setup failed: %.*s",
-					                        (int)cli_first_line(msg, 400), msg);
-				}
-				if (how == R_TIMEOUT) {
-					prog_stop(p, SIGKILL, NULL);
-					return gd_worker_retire(w, "worker program %s", p->why);
-				}
-				if (how == R_BAD) {
-					char msg[sizeof(p->why) + 40];
-
-					snprintf(msg, sizeof(msg),
-					         "broke the protocol before READY (%s)", p->why);
-					prog_stop(p, SIGKILL, NULL);
-					if (start_failed(p, w, msg))
-						return GD_EINVAL;
-					continue;
-				}
-				if (how == R_DIED) {
-					char msg[1200];
-
-					ended(p, 0, st, sizeof(st));
-					snprintf(msg, sizeof(msg), "ended before it was READY (%s)",
-					         st);
-					if (start_failed(p, w, msg))
-						return GD_EINVAL;
-					continue;
-				}
-				p->start_failures = 0;
-				gd_worker_task_started(w); /* the task's time starts now */
-			}
-			return task_framed(p, w, t, data, len, r);
+			if (ready < 0)
+				return GD_EINVAL; /* retired */
+			if (ready > 0)
+				continue; /* start it again */
+			return task_framed(p, t, data, len, r);
 		}
-		how = task_line(p, w, t, data, len, r, &rc);
+		how = task_line(p, t, data, len, r, &rc);
 		if (how == L_DONE) {
 			/* it read the task and went away without ever answering:
 			 * the task is charged, and the start counts as failed */
