@@ -1,8 +1,13 @@
 # Tests of the `gpudispatch` command (src/cli): CUnit tests of its pure parts
 # and end-to-end runs through mpiexec (tests/cli_*.sh).  The Slurm test
 # (tests/slurm_test.sh) needs root and a local Slurm: scripts/test.sh runs it.
+# test_cli_tasks compiles the command's pure parts (no MPI) directly.
 gd_add_unit_test(test_cli_tasks ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_tasks.c
-                 ${CMAKE_SOURCE_DIR}/src/cli/tasks.c)
+                 ${CMAKE_SOURCE_DIR}/src/cli/buf.c ${CMAKE_SOURCE_DIR}/src/cli/options.c
+                 ${CMAKE_SOURCE_DIR}/src/cli/task_source.c
+                 ${CMAKE_SOURCE_DIR}/src/cli/template.c ${CMAKE_SOURCE_DIR}/src/cli/json.c
+                 ${CMAKE_SOURCE_DIR}/src/cli/error_text.c
+                 ${CMAKE_SOURCE_DIR}/src/cli/setup_args.c)
 
 foreach(t cli_run cli_worker cli_usage cli_framed cli_python)
   add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)

@@ -1,11 +1,19 @@
 /*
  * The `gpudispatch` command (internal).  The command is a user of the public
- * API: this header only ties its three files together.
+ * API: this header only ties its files together.
  *
- *   tasks.c      the command line, the task-file reader, `{}` substitution,
- *                JSON escaping: pure code without MPI, unit-tested
+ * Pure code without MPI, unit-tested by tests/test_cli_tasks.c:
+ *   buf.c          cli_buf, the growable byte string
+ *   options.c      the command line: option table, parsing, checks, --help
+ *   task_source.c  the task-file reader and task encoding
+ *   template.c     the command template: `{}` substitution, shell quoting
+ *   json.c         JSON escaping and checking, UTF-8, base64
+ *   error_text.c   a failed task's error message: final status, first line
+ *   setup_args.c   cli_opts as the worker class's setup arguments
+ * The rest:
  *   cmdworker.c  the worker class: command mode and persistent-worker mode
  *                (runs in the executor process on every worker)
+ *   persistent.c a persistent worker program (docs/protocol.md)
  *   gpudispatch.c  main(): MPI, the generator, the callbacks that write the
  *                results file, signals, exit status
  */
@@ -36,7 +44,7 @@ enum {
 /* Default for --max-line: longer task lines are a per-task error. */
 #define CLI_DEFAULT_MAX_LINE (1024 * 1024)
 
-/* ------------------------------------------------------------- byte buffer */
+/* ------------------------------------------------------ byte buffer: buf.c */
 
 /* A growable byte string, always NUL-terminated after len bytes. */
 typedef struct cli_buf {
@@ -49,7 +57,7 @@ int cli_buf_adds(cli_buf *b, const char *s);
 int cli_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_buf_free(cli_buf *b);
 
-/* ------------------------------------------------------------ command line */
+/* ------------------------------------------------- command line: options.c */
 
 enum cli_cmd {
 	CLI_CMD_RUN = 1,
@@ -99,7 +107,7 @@ int cli_parse_args(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
 /* The --help text. */
 void cli_usage(FILE *out);
 
-/* ---------------------------------------------------------------- task file */
+/* ------------------------------------------------ task file: task_source.c */
 
 /*
  * Task bytes as the generator sends them: one kind byte, then the payload.
@@ -144,7 +152,7 @@ int cli_line_skipped(const char *p, size_t n);
  */
 int cli_task_encode(const cli_line *l, const char *file, cli_buf *out);
 
-/* ------------------------------------------------------------ substitution */
+/* ------------------------------------------------ substitution: template.c */
 
 /*
  * Replacement strings in the command template (argv words or --shell):
@@ -169,7 +177,7 @@ int cli_expand(char *const *words, int n, int shell, const char *line, size_t le
 /* Append s quoted for /bin/sh ('...' with ' as '\''). */
 int cli_shell_quote(cli_buf *b, const char *s, size_t n);
 
-/* -------------------------------------------------------------------- JSON */
+/* ------------------------------------------------------------ JSON: json.c */
 
 /*
  * Append bytes as a JSON string with its quotes: valid UTF-8 is copied,
@@ -191,6 +199,8 @@ int cli_json_valid(const void *s, size_t n, size_t *bad_at);
 /* Append a valid JSON text to b on one line (CR/LF between tokens become
  * blanks).  \return 0 or -1. */
 int cli_json_embed(cli_buf *b, const void *s, size_t n);
+
+/* -------------------------------------------- error messages: error_text.c */
 
 /* Parse "exited with status N" / "killed by signal N" in an error message. */
 void cli_parse_status(const char *msg, int *exit_status, int *signo);
@@ -257,6 +267,8 @@ void cli_prog_free(cli_prog *p);
 
 /* The worker class of the command; its options come as setup arguments. */
 extern const gd_worker_class cli_worker_class;
+
+/* ------------------------------------------- setup arguments: setup_args.c */
 
 /* Build the setup arguments for o (kv and strings in *store; free with cli_kv_free). */
 typedef struct cli_kv_store {

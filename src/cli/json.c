@@ -1,0 +1,347 @@
+/*
+ * JSON and byte encodings for the results file: escaping bytes as a JSON
+ * string, UTF-8 validation, base64, checking that bytes are one JSON value,
+ * and embedding a JSON text on one line.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629), 0 when invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0; /* no overlong */
+	else if (c == 0xed)
+		hi = 0x9f; /* no surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* no overlong */
+	else if (c == 0xf4)
+		hi = 0x8f; /* <= U+10FFFF */
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+int cli_json_str(cli_buf *b, const void *data, size_t n)
+{
+	const unsigned char *s = data;
+	size_t i = 0;
+
+	if (cli_buf_add(b, "\"", 1))
+		return -1;
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t run = i;
+		const char *esc = NULL;
+		char ubuf[8];
+
+		/* copy a run of plain printable ASCII at once */
+		while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' &&
+		       s[run] != '\\')
+			run++;
+		if (run > i) {
+			if (cli_buf_add(b, s + i, run - i))
+				return -1;
+			i = run;
+			continue;
+		}
+		if (c >= 0x80) {
+			size_t ul = utf8_len(s + i, n - i);
+
+			if (ul) {
+				if (cli_buf_add(b, s + i, ul))
+					return -1;
+				i += ul;
+			} else {
+				if (cli_buf_add(b, "\\ufffd", 6))
+					return -1;
+				i++;
+			}
+			continue;
+		}
+		switch (c) {
+		case '"':
+			esc = "\\\"";
+			break;
+		case '\\':
+			esc = "\\\\";
+			break;
+		case '\n':
+			esc = "\\n";
+			break;
+		case '\r':
+			esc = "\\r";
+			break;
+		case '\t':
+			esc = "\\t";
+			break;
+		case '\b':
+			esc = "\\b";
+			break;
+		case '\f':
+			esc = "\\f";
+			break;
+		default:
+			snprintf(ubuf, sizeof(ubuf), "\\u%04x", c);
+			esc = ubuf;
+		}
+		if (cli_buf_adds(b, esc))
+			return -1;
+		i++;
+	}
+	return cli_buf_add(b, "\"", 1);
+}
+
+int cli_utf8_valid(const void *data, size_t n)
+{
+	const unsigned char *s = data;
+
+	for (size_t i = 0; i < n;) {
+		size_t ul = utf8_len(s + i, n - i);
+
+		if (!ul)
+			return 0;
+		i += ul;
+	}
+	return 1;
+}
+
+int cli_base64(cli_buf *b, const void *data, size_t n)
+{
+	static const char tab[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = data;
+	char q[4];
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)s[i] << 16;
+
+		if (i + 1 < n)
+			v |= (unsigned)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		q[0] = tab[(v >> 18) & 63];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < n ? tab[v & 63] : '=';
+		if (cli_buf_add(b, q, 4))
+			return -1;
+	}
+	return 0;
+}
+
+/* A JSON checker (RFC 8259): a recursive descent over one value. */
+typedef struct jscan {
+	const unsigned char *s;
+	size_t n, i;
+	unsigned depth;
+} jscan;
+
+#define JSON_MAX_DEPTH 256
+
+static void js_ws(jscan *j)
+{
+	while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' ||
+	                       j->s[j->i] == '\r'))
+		j->i++;
+}
+
+static int js_lit(jscan *j, const char *lit)
+{
+	size_t l = strlen(lit);
+
+	if (j->n - j->i < l || memcmp(j->s + j->i, lit, l))
+		return -1;
+	j->i += l;
+	return 0;
+}
+
+static int js_hex4(jscan *j)
+{
+	for (int k = 0; k < 4; k++, j->i++)
+		if (j->i >= j->n || !isxdigit(j->s[j->i]))
+			return -1;
+	return 0;
+}
+
+static int js_string(jscan *j)
+{
+	j->i++; /* the opening quote */
+	while (j->i < j->n) {
+		unsigned char c = j->s[j->i];
+		size_t ul;
+
+		if (c == '"') {
+			j->i++;
+			return 0;
+		}
+		if (c < 0x20)
+			return -1;
+		if (c == '\\') {
+			if (++j->i >= j->n)
+				return -1;
+			c = j->s[j->i];
+			if (c == 'u') {
+				j->i++;
+				if (js_hex4(j))
+					return -1;
+				continue;
+			}
+			if (!strchr("\"\\/bfnrt", c) || !c)
+				return -1;
+			j->i++;
+			continue;
+		}
+		ul = utf8_len(j->s + j->i, j->n - j->i);
+		if (!ul)
+			return -1;
+		j->i += ul;
+	}
+	return -1;
+}
+
+static int js_digits(jscan *j)
+{
+	size_t from = j->i;
+
+	while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9')
+		j->i++;
+	return j->i > from ? 0 : -1;
+}
+
+static int js_number(jscan *j)
+{
+	if (j->s[j->i] == '-')
+		j->i++;
+	if (j->i < j->n && j->s[j->i] == '0')
+		j->i++;
+	else if (js_digits(j))
+		return -1;
+	if (j->i < j->n && j->s[j->i] == '.') {
+		j->i++;
+		if (js_digits(j))
+			return -1;
+	}
+	if (j->i < j->n && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
+		j->i++;
+		if (j->i < j->n && (j->s[j->i] == '+' || j->s[j->i] == '-'))
+			j->i++;
+		if (js_digits(j))
+			return -1;
+	}
+	return 0;
+}
+
+static int js_value(jscan *j);
+
+/* An object or an array; *close is '}' or ']'. */
+static int js_container(jscan *j, unsigned char close)
+{
+	if (++j->depth > JSON_MAX_DEPTH)
+		return -1;
+	j->i++;
+	js_ws(j);
+	if (j->i < j->n && j->s[j->i] == close) {
+		j->i++;
+		j->depth--;
+		return 0;
+	}
+	for (;;) {
+		if (close == '}') {
+			if (j->i >= j->n || j->s[j->i] != '"' || js_string(j))
+				return -1;
+			js_ws(j);
+			if (j->i >= j->n || j->s[j->i] != ':')
+				return -1;
+			j->i++;
+		}
+		if (js_value(j))
+			return -1;
+		js_ws(j);
+		if (j->i >= j->n)
+			return -1;
+		if (j->s[j->i] == close) {
+			j->i++;
+			j->depth--;
+			return 0;
+		}
+		if (j->s[j->i] != ',')
+			return -1;
+		j->i++;
+		js_ws(j);
+	}
+}
+
+static int js_value(jscan *j)
+{
+	js_ws(j);
+	if (j->i >= j->n)
+		return -1;
+	switch (j->s[j->i]) {
+	case '{':
+		return js_container(j, '}');
+	case '[':
+		return js_container(j, ']');
+	case '"':
+		return js_string(j);
+	case 't':
+		return js_lit(j, "true");
+	case 'f':
+		return js_lit(j, "false");
+	case 'n':
+		return js_lit(j, "null");
+	default:
+		if (j->s[j->i] == '-' || (j->s[j->i] >= '0' && j->s[j->i] <= '9'))
+			return js_number(j);
+		return -1;
+	}
+}
+
+int cli_json_valid(const void *data, size_t n, size_t *bad_at)
+{
+	jscan j = {.s = data, .n = n};
+	int ok = js_value(&j) == 0;
+
+	if (ok) {
+		js_ws(&j);
+		ok = j.i == n;
+	}
+	if (!ok && bad_at)
+		*bad_at = j.i;
+	return ok;
+}
+
+int cli_json_embed(cli_buf *b, const void *data, size_t n)
+{
+	const char *s = data;
+	size_t from = b->len;
+
+	if (cli_buf_add(b, s, n))
+		return -1;
+	/* a valid JSON text holds raw CR/LF only as whitespace between
+	 * tokens: blanks keep the record on one line */
+	for (size_t i = from; i < b->len; i++)
+		if (b->p[i] == '\n' || b->p[i] == '\r')
+			b->p[i] = ' ';
+	return 0;
+}

@@ -1,0 +1,469 @@
+/*
+ * The command line: the option table, parsing argv into cli_opts (each
+ * option's value checked), the checks between options of `run`, and the
+ * --help text.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+void cli_usage(FILE *out)
+{
+	fputs("usage: gpudispatch run --tasks FILE|- [options] [--] CMD [ARGS...]\n"
+	      "       gpudispatch run --tasks FILE|- [options] --worker-cmd \"PROG ARGS\"\n"
+	      "       gpudispatch run --tasks FILE|- [options] --shell\n"
+	      "       gpudispatch placement [--json] [--gpus LIST] [--workers-per-gpu N]\n"
+	      "       gpudispatch --help | --version\n"
+	      "\n"
+	      "Run one task per line of a task file on the workers of an MPI job (rank 0\n"
+	      "dispatches, every other rank is a worker on its own GPU), e.g.\n"
+	      "  mpirun -n 9 gpudispatch run --tasks tasks.txt -- python infer.py --input {}\n"
+	      "\n"
+	      "Tasks: task id = 0-based line number; blank lines and lines whose first\n"
+	      "non-blank character is '#' are skipped (they keep their id).\n"
+	      "\n"
+	      "Command mode: replacement strings in CMD ARGS (no shell unless --shell):\n"
+	      "  {}  the line     {.} the line without extension   {/} basename\n"
+	      "  {//} dirname     {/.} basename without extension\n"
+	      "  {#} the task id  {%} the worker id\n"
+	      "  Without any of {} {.} {/} {//} {/.} the line is appended as the last argument.\n"
+	      "  The task succeeds when the command exits with status 0.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --tasks FILE|-        the task file, or - for standard input (required)\n"
+	      "  --worker-cmd \"CMD\"    persistent-worker mode: run CMD (with /bin/sh -c) once "
+	      "per\n"
+	      "                        worker and hand it task after task: in frames over its\n"
+	      "                        own pipes when it speaks protocol 2 (the Python package\n"
+	      "                        does), else one line in on standard input, one result\n"
+	      "                        line out on standard output (docs/protocol.md)\n"
+	      "  --shell               run the command as a /bin/sh script, the line "
+	      "single-quoted\n"
+	      "                        where {} stands; with no command each line is a script\n"
+	      "  --timeout SECONDS     kill a task (its whole process group) after SECONDS and\n"
+	      "                        report a timeout (default: no limit)\n"
+	      "  --retries N           run a failed or timed-out task up to N more times (default "
+	      "0)\n"
+	      "  --output-dir DIR      keep each task's output in DIR/ID.out and DIR/ID.err\n"
+	      "                        (persistent workers: DIR/worker-W.err, or\n"
+	      "                        DIR/worker-W.log with protocol 2)\n"
+	      "  --quiet               discard the tasks' output (default: standard output is\n"
+	      "                        discarded, the last line of standard error is reported)\n"
+	      "  --results FILE        write one JSON Lines record per finished task to FILE\n"
+	      "                        (replaced, unless --resume)\n"
+	      "  --resume              continue an interrupted run: skip the tasks recorded ok in\n"
+	      "                        the results file, run the others, append their records\n"
+	      "  --skip-failed         with --resume: do not run failed or timed-out tasks again\n"
+	      "  --resume-force        --resume even where a task line changed since its record\n"
+	      "                        (without it a changed task stops the run, exit status 2)\n"
+	      "  --max-line BYTES      longest task line; a longer line is a failed task\n"
+	      "                        (default 1048576)\n"
+	      "  --window N            tasks a worker holds at most (default 4)\n"
+	      "  --seed N              base seed: worker seed = N + worker id (default 0);\n"
+	      "                        GPUDISPATCH_SEED in a worker program's environment\n"
+	      "  --setup-arg KEY=VALUE a setup argument (repeatable): GPUDISPATCH_SETUP_ARGS\n"
+	      "                        (a JSON object) for worker programs and tasks, keyword\n"
+	      "                        arguments of setup() in the Python package\n"
+	      "  --start-failures K    retire a worker whose program ended before it was ready\n"
+	      "                        (or before its first answer) K times in a row (default "
+	      "3)\n"
+	      "  --setup-timeout SECONDS  longest a worker's setup (a worker program's start up\n"
+	      "                        to READY) may take (default: no limit)\n"
+	      "  --grace SECONDS       after a stop signal, time the tasks in flight may take\n"
+	      "                        before they are killed (default: no limit)\n"
+	      "  --ui auto|tui|text|none  the dashboard (default auto)\n"
+	      "  --refresh HZ          dashboard refreshes per second (default 2)\n"
+	      "  --monochrome          dashboard without colours\n"
+	      "  --gpus LIST           use only these GPU indices, e.g. 0,1,3 (default all)\n"
+	      "  --workers-per-gpu N   let N workers share a GPU (default 1)\n"
+	      "  --no-placement        do not bind workers to GPUs or cores\n"
+	      "  --json                (placement) print JSON\n"
+	      "  -h, --help            this text\n"
+	      "  -V, --version         the version\n"
+	      "\n"
+	      "Exit status: 0 every task succeeded, 1 some task failed or timed out, 2 bad usage\n"
+	      "or input, 3 interrupted by SIGINT/SIGTERM/SIGUSR1 (run the same command again\n"
+	      "with --resume to run the rest), 4 the run failed (no worker could start, MPI or I/O "
+	      "error).\n"
+	      "See docs/cli.md for the results format and the worker line protocol.\n",
+	      out);
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!*s)
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_gpus(const char *s, cli_opts *o)
+{
+	const char *p = s;
+
+	o->n_gpu_ids = 0;
+	while (*p) {
+		char *end;
+		long v;
+
+		if (*p < '0' || *p > '9')
+			return -1;
+		errno = 0;
+		v = strtol(p, &end, 10);
+		if (errno || v > 4095 || o->n_gpu_ids >= sizeof(o->gpu_ids) / sizeof(o->gpu_ids[0]))
+			return -1;
+		o->gpu_ids[o->n_gpu_ids++] = (int)v;
+		p = end;
+		if (*p == ',' && p[1])
+			p++;
+		else if (*p)
+			return -1;
+	}
+	return o->n_gpu_ids ? 0 : -1;
+}
+
+/* 1 when s holds a replacement string (only meaningful in the command). */
+static int has_token(const char *s)
+{
+	static const char *const toks[] = {"{}", "{#}", "{%}", "{.}", "{/}", "{//}", "{/.}"};
+
+	for (size_t i = 0; i < sizeof(toks) / sizeof(toks[0]); i++)
+		if (strstr(s, toks[i]))
+			return 1;
+	return 0;
+}
+
+enum opt_kind { O_FLAG, O_VALUE };
+
+struct opt {
+	const char *name;
+	enum opt_kind kind;
+	int run, placement; /* valid for */
+};
+
+static const struct opt opts_table[] = {
+        {"tasks", O_VALUE, 1, 0},         {"worker-cmd", O_VALUE, 1, 0},
+        {"shell", O_FLAG, 1, 0},          {"timeout", O_VALUE, 1, 0},
+        {"retries", O_VALUE, 1, 0},       {"output-dir", O_VALUE, 1, 0},
+        {"quiet", O_FLAG, 1, 0},          {"results", O_VALUE, 1, 0},
+        {"resume", O_FLAG, 1, 0},         {"resume-force", O_FLAG, 1, 0},
+        {"skip-failed", O_FLAG, 1, 0},    {"max-line", O_VALUE, 1, 0},
+        {"window", O_VALUE, 1, 0},        {"seed", O_VALUE, 1, 0},
+        {"grace", O_VALUE, 1, 0},         {"ui", O_VALUE, 1, 0},
+        {"refresh", O_VALUE, 1, 0},       {"monochrome", O_FLAG, 1, 0},
+        {"gpus", O_VALUE, 1, 1},          {"workers-per-gpu", O_VALUE, 1, 1},
+        {"no-placement", O_FLAG, 1, 1},   {"json", O_FLAG, 0, 1},
+        {"help", O_FLAG, 1, 1},           {"version", O_FLAG, 1, 1},
+        {"setup-arg", O_VALUE, 1, 0},     {"start-failures", O_VALUE, 1, 0},
+        {"setup-timeout", O_VALUE, 1, 0},
+};
+
+/* A --setup-arg key: a name a program can take as a keyword argument. */
+static int valid_key(const char *k, size_t n)
+{
+	if (!n || n > 200 || !(isalpha((unsigned char)k[0]) || k[0] == '_'))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!(isalnum((unsigned char)k[i]) || k[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int add_setup_arg(cli_opts *o, const char *val, char *err, size_t errlen)
+{
+	const char *eq = strchr(val, '=');
+	size_t kl = eq ? (size_t)(eq - val) : 0;
+
+	if (!eq)
+		return fail(err, errlen, "--setup-arg: '%s' is not KEY=VALUE", val);
+	if (!valid_key(val, kl))
+		return fail(err, errlen,
+		            "--setup-arg: the key '%.*s' is not a name (letters, digits and _, "
+		            "not starting with a digit)",
+		            (int)kl, val);
+	for (size_t i = 0; i < o->n_setup_args; i++)
+		if (!strncmp(o->setup_args[i], val, kl + 1))
+			return fail(err, errlen, "--setup-arg: the key '%.*s' is given twice",
+			            (int)kl, val);
+	if (o->n_setup_args >= CLI_MAX_SETUP_ARGS)
+		return fail(err, errlen, "--setup-arg: more than %d of them", CLI_MAX_SETUP_ARGS);
+	o->setup_args[o->n_setup_args++] = val;
+	return 0;
+}
+
+static int set_opt(cli_opts *o, const char *name, const char *val, char *err, size_t errlen)
+{
+	uint64_t u;
+
+#define BAD(what) fail(err, errlen, "--%s: '%s' is not %s", name, val, what)
+	if (!strcmp(name, "tasks")) {
+		o->tasks = val;
+	} else if (!strcmp(name, "worker-cmd")) {
+		o->worker_cmd = val;
+	} else if (!strcmp(name, "shell")) {
+		o->shell = 1;
+	} else if (!strcmp(name, "timeout")) {
+		if (parse_seconds(val, &o->timeout))
+			return BAD("a number of seconds >= 0");
+	} else if (!strcmp(name, "grace")) {
+		if (parse_seconds(val, &o->grace))
+			return BAD("a number of seconds >= 0");
+	} else if (!strcmp(name, "retries")) {
+		if (parse_u64(val, 1000, &u))
+			return BAD("a whole number from 0 to 1000");
+		o->retries = (unsigned)u;
+	} else if (!strcmp(name, "output-dir")) {
+		if (!*val)
+			return fail(err, errlen, "--output-dir: the directory name is empty");
+		o->out_dir = val;
+	} else if (!strcmp(name, "quiet")) {
+		o->quiet = 1;
+	} else if (!strcmp(name, "results")) {
+		if (!*val)
+			return fail(err, errlen, "--results: the file name is empty");
+		o->results = val;
+	} else if (!strcmp(name, "resume")) {
+		o->resume = 1;
+	} else if (!strcmp(name, "resume-force")) {
+		o->resume = o->resume_force = 1;
+	} else if (!strcmp(name, "skip-failed")) {
+		o->skip_failed = 1;
+	} else if (!strcmp(name, "max-line")) {
+		if (parse_u64(val, 1u << 30, &u) || u == 0)
+			return BAD("a number of bytes from 1 to 1073741824");
+		o->max_line = (size_t)u;
+	} else if (!strcmp(name, "window")) {
+		if (parse_u64(val, 1u << 20, &u) || u == 0)
+			return BAD("a whole number >= 1");
+		o->window = (unsigned)u;
+	} else if (!strcmp(name, "seed")) {
+		if (parse_u64(val, UINT64_MAX, &o->seed))
+			return BAD("a whole number >= 0");
+	} else if (!strcmp(name, "ui")) {
+		if (!strcmp(val, "auto"))
+			o->ui = GD_UI_AUTO;
+		else if (!strcmp(val, "tui"))
+			o->ui = GD_UI_TUI;
+		else if (!strcmp(val, "text"))
+			o->ui = GD_UI_TEXT;
+		else if (!strcmp(val, "none"))
+			o->ui = GD_UI_NONE;
+		else
+			return BAD("one of auto, tui, text, none");
+	} else if (!strcmp(name, "refresh")) {
+		if (parse_seconds(val, &o->refresh) || o->refresh <= 0 || o->refresh > 100)
+			return BAD("a rate in Hz above 0 and at most 100");
+	} else if (!strcmp(name, "monochrome")) {
+		o->monochrome = 1;
+	} else if (!strcmp(name, "gpus")) {
+		if (parse_gpus(val, o))
+			return BAD("a comma-separated list of GPU indices like 0,1,3");
+	} else if (!strcmp(name, "workers-per-gpu")) {
+		if (parse_u64(val, 1024, &u) || u == 0)
+			return BAD("a whole number from 1 to 1024");
+		o->workers_per_gpu = (unsigned)u;
+	} else if (!strcmp(name, "no-placement")) {
+		o->placement = 0;
+	} else if (!strcmp(name, "json")) {
+		o->json = 1;
+	} else if (!strcmp(name, "setup-arg")) {
+		return add_setup_arg(o, val, err, errlen);
+	} else if (!strcmp(name, "start-failures")) {
+		if (parse_u64(val, 1000, &u) || u == 0)
+			return BAD("a whole number from 1 to 1000");
+		o->start_failures = (unsigned)u;
+	} else if (!strcmp(name, "setup-timeout")) {
+		if (parse_seconds(val, &o->setup_timeout))
+			return BAD("a number of seconds >= 0");
+	} else if (!strcmp(name, "help")) {
+		o->cmd = CLI_CMD_HELP;
+	} else if (!strcmp(name, "version")) {
+		o->cmd = CLI_CMD_VERSION;
+	}
+#undef BAD
+	return 0;
+}
+
+static int check_run(cli_opts *o, char *err, size_t errlen)
+{
+	const char *named[] = {o->tasks, o->results, o->out_dir};
+	const char *names[] = {"--tasks", "--results", "--output-dir"};
+
+	if (!o->tasks)
+		return fail(err, errlen,
+		            "run: --tasks FILE is required (use --tasks - for standard input)");
+	for (int i = 0; i < 3; i++)
+		if (named[i] && has_token(named[i]))
+			return fail(err, errlen,
+			            "%s '%s': replacement strings like {} are only replaced in the "
+			            "command",
+			            names[i], named[i]);
+	if (o->resume && !o->results)
+		return fail(
+		        err, errlen,
+		        "--resume needs --results FILE: the tasks recorded ok there are skipped");
+	if (o->skip_failed && !o->resume)
+		return fail(err, errlen, "--skip-failed only applies with --resume");
+	if (o->quiet && o->out_dir)
+		return fail(err, errlen,
+		            "--quiet and --output-dir contradict each other: choose one");
+	if (o->worker_cmd) {
+		if (o->argc)
+			return fail(
+			        err, errlen,
+			        "--worker-cmd and a command (%s) were both given: choose one mode",
+			        o->argv[0]);
+		if (o->shell)
+			return fail(err, errlen,
+			            "--shell is for command mode; --worker-cmd already runs with "
+			            "/bin/sh -c");
+		if (!*o->worker_cmd)
+			return fail(err, errlen, "--worker-cmd: the command is empty");
+		if (has_token(o->worker_cmd))
+			return fail(err, errlen,
+			            "--worker-cmd '%s': {} misuse: a persistent worker reads each "
+			            "task line "
+			            "on its standard input, so replacement strings like {} are not "
+			            "replaced",
+			            o->worker_cmd);
+		return 0;
+	}
+	if (!o->argc && !o->shell)
+		return fail(err, errlen,
+		            "run: missing the command: give -- CMD ARGS..., --shell, or "
+		            "--worker-cmd \"PROG\"");
+	if (o->argc && !o->shell && (!strcmp(o->argv[0], "{#}") || !strcmp(o->argv[0], "{%}")))
+		return fail(err, errlen, "{} misuse: the program name '%s' is a task or worker id",
+		            o->argv[0]);
+	return 0;
+}
+
+int cli_parse_args(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
+{
+	int i = 1, placement_cmd = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->ui = GD_UI_AUTO;
+	o->placement = 1;
+	o->max_line = CLI_DEFAULT_MAX_LINE;
+	if (errlen)
+		err[0] = '\0';
+
+	if (argc < 2)
+		return fail(err, errlen, "missing the command: run or placement (see --help)");
+	if (!strcmp(argv[1], "run")) {
+		i = 2;
+	} else if (!strcmp(argv[1], "placement")) {
+		placement_cmd = 1;
+		i = 2;
+	} else if (!strcmp(argv[1], "help")) {
+		o->cmd = CLI_CMD_HELP;
+		return 0;
+	} else if (argv[1][0] != '-') {
+		return fail(err, errlen,
+		            "unknown command '%s': expected run or placement (see --help)",
+		            argv[1]);
+	}
+	o->cmd = placement_cmd ? CLI_CMD_PLACEMENT : CLI_CMD_RUN;
+
+	for (; i < argc; i++) {
+		const char *a = argv[i], *name, *val = NULL, *eq;
+		const struct opt *op = NULL;
+		char nbuf[64];
+
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || !a[1])
+			break; /* the command starts here */
+		if (!strcmp(a, "-h")) {
+			a = "--help";
+		} else if (!strcmp(a, "-V")) {
+			a = "--version";
+		} else if (!strcmp(a, "-q")) {
+			a = "--quiet";
+		} else if (a[1] != '-') {
+			return fail(err, errlen, "unknown option '%s' (see --help)", a);
+		}
+		name = a + 2;
+		eq = strchr(name, '=');
+		if (eq) {
+			size_t n = (size_t)(eq - name);
+
+			if (n >= sizeof(nbuf))
+				return fail(err, errlen, "unknown option '%s' (see --help)", a);
+			memcpy(nbuf, name, n);
+			nbuf[n] = '\0';
+			name = nbuf;
+			val = eq + 1;
+		}
+		for (size_t k = 0; k < sizeof(opts_table) / sizeof(opts_table[0]); k++)
+			if (!strcmp(opts_table[k].name, name))
+				op = &opts_table[k];
+		if (!op)
+			return fail(err, errlen, "unknown option '%s' (see --help)", a);
+		if (placement_cmd ? !op->placement : !op->run)
+			return fail(err, errlen, "option --%s does not apply to '%s'", name,
+			            placement_cmd ? "placement" : "run");
+		if (op->kind == O_FLAG && val)
+			return fail(err, errlen, "option --%s takes no value", name);
+		if (op->kind == O_VALUE && !val) {
+			if (i + 1 >= argc)
+				return fail(err, errlen, "option --%s needs a value", name);
+			val = argv[++i];
+		}
+		if (set_opt(o, name, val ? val : "", err, errlen))
+			return -1;
+		if (o->cmd == CLI_CMD_HELP || o->cmd == CLI_CMD_VERSION)
+			return 0;
+	}
+	if (i < argc) {
+		if (placement_cmd)
+			return fail(err, errlen, "placement takes no command (got '%s')", argv[i]);
+		o->argv = argv + i;
+		o->argc = argc - i;
+	}
+	if (placement_cmd)
+		return 0;
+	return check_run(o, err, errlen);
+}
