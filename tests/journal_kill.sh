@@ -2,7 +2,7 @@
 # Fault injection: kill -9 the whole mpirun job midway through a journaled
 # run, then resume: every task must end ok exactly once across both runs.
 set -euo pipefail
-exe=$1
+exe=$1 # the mpi_journal executable (its journal_run and journal_resume scenarios)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 export GD_TEST_JOURNAL=$dir/journal.jsonl
