@@ -18,7 +18,7 @@
  * text mode and the report says so: run bench_dashboard.sh, which uses tmux.
  */
 #include <fcntl.h>
-#include <gpudispatch.h>
+#include <gpudispatch_ui.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,19 +44,22 @@ static int generate(void *state, gd_buf *task)
 static double one_run(int on, uint64_t tasks)
 {
 	gd_worker_class cls = {.name = "empty", .process = process};
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	cfg.isolation = GD_ISOLATE_NONE;
 	cfg.placement = 0;
 	cfg.window = 16;
 	cfg.total_hint = tasks;
-	cfg.ui = on ? GD_UI_TUI : GD_UI_NONE;
-	cfg.refresh_hz = 10;
-	gd_callbacks cb = {0};
-	gd_stats stats;
+	gd_ui_options ui;
+	gd_ui_options_init(&ui, sizeof(ui));
+	ui.mode = on ? GD_UI_TUI : GD_UI_NONE;
+	ui.refresh_hz = 10;
+	gd_callbacks cb = {.size = sizeof(cb)};
+	gd_stats stats = GD_STATS_INIT;
 	uint64_t left = tasks;
 	MPI_Barrier(MPI_COMM_WORLD);
 	double t0 = MPI_Wtime();
-	int rc = gd_run(MPI_COMM_WORLD, &cls, generate, &left, &cb, &cfg, &stats);
+	int rc = gd_ui_run(MPI_COMM_WORLD, &cls, generate, &left, &cb, &cfg, &ui, &stats);
 	double dt = MPI_Wtime() - t0;
 	uint64_t done = stats.completed;
 	gd_stats_free(&stats);

@@ -17,7 +17,7 @@
  * user waits for.
  */
 #define _GNU_SOURCE
-#include <gpudispatch.h>
+#include <gpudispatch_ui.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,22 +139,28 @@ int main(int argc, char **argv)
 	sleep_us = o.sleep_us;
 
 	gd_worker_class cls = {.name = "bench", .process = process};
-	gd_config cfg = GD_CONFIG_DEFAULT;
-	gd_callbacks cb = {0};
-	gd_stats stats;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
+	gd_callbacks cb = {.size = sizeof(cb)};
+	gd_stats stats = GD_STATS_INIT;
 	gen g = {.left = o.tasks, .payload = o.payload};
 
 	cfg.window = o.window;
 	cfg.isolation = o.isolation;
 	cfg.placement = o.placement;
-	cfg.ui = o.ui;
-	cfg.refresh_hz = o.refresh_hz;
 	cfg.total_hint = o.tasks;
+	/* GPUDISPATCH_SHM=0: large tasks through MPI, not shared memory */
+	if (getenv("GPUDISPATCH_SHM") && !strcmp(getenv("GPUDISPATCH_SHM"), "0"))
+		cfg.shm = 0;
+	gd_ui_options ui;
+	gd_ui_options_init(&ui, sizeof(ui));
+	ui.mode = o.ui;
+	ui.refresh_hz = o.refresh_hz;
 
 	getrusage(RUSAGE_SELF, &ru0);
 	MPI_Barrier(MPI_COMM_WORLD);
 	double t0 = MPI_Wtime();
-	rc = gd_run(MPI_COMM_WORLD, &cls, generate, &g, &cb, &cfg, &stats);
+	rc = gd_ui_run(MPI_COMM_WORLD, &cls, generate, &g, &cb, &cfg, &ui, &stats);
 	double dt = MPI_Wtime() - t0;
 	getrusage(RUSAGE_SELF, &ru1);
 	getrusage(RUSAGE_CHILDREN, &rc1);

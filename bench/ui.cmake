@@ -2,4 +2,4 @@
 # same tiny-task workload with the dashboard on (10 refreshes/s) and off,
 # interleaved; bench_dashboard.sh gives it a terminal (tmux) when needed.
 add_executable(bench_dashboard ${CMAKE_CURRENT_SOURCE_DIR}/bench_dashboard.c)
-target_link_libraries(bench_dashboard PRIVATE gpudispatch m)
+target_link_libraries(bench_dashboard PRIVATE gpudispatch gpudispatch_ui m)

@@ -7,7 +7,7 @@
  *
  *   mpirun -n 5 ./basic_dashboard [TASKS [TASK_MS]]
  */
-#include <gpudispatch.h>
+#include <gpudispatch_ui.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,19 +63,21 @@ int main(int argc, char **argv)
 
 	gd_worker_class cls = {.name = "sleeper", .setup = setup, .process = process};
 	gd_kv args[] = {{"task_ms", task_ms}};
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	cfg.window = 2;
 	cfg.setup_args = args;
 	cfg.n_setup_args = 1;
-	cfg.ui = GD_UI_AUTO;   /* dashboard on a terminal, progress lines in a log */
 	cfg.total_hint = g.n;  /* lets the dashboard show done/total and an ETA */
 	cfg.task_timeout = 30; /* shown against each task's run time */
 	cfg.placement = 0;     /* this demo needs no GPU */
-	gd_callbacks cb = {0};
+	gd_callbacks cb = {.size = sizeof(cb)};
 
 	int rank;
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-	int rc = gd_run(MPI_COMM_WORLD, &cls, generate, &g, &cb, &cfg, NULL);
+	/* the dashboard on a terminal, progress lines in a log (ui NULL: the
+	 * defaults, GD_UI_AUTO) */
+	int rc = gd_ui_run(MPI_COMM_WORLD, &cls, generate, &g, &cb, &cfg, NULL, NULL);
 	if (rank == 0)
 		printf("rc=%d (%s)\n", rc, gd_strerror(rc));
 	gd_finalize();

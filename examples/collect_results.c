@@ -8,7 +8,7 @@
  *
  *   mpirun -n 3 ./collect_results [TASKS [OUT.csv]]
  */
-#include <gpudispatch.h>
+#include <gpudispatch_ui.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,17 +106,18 @@ int main(int argc, char **argv)
 			return 1;
 	}
 	gd_worker_class cls = {.name = "squares", .process = process};
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	cfg.total_hint = g.n;
 	cfg.placement = 0;
-	cfg.ui = GD_UI_AUTO;
-	gd_callbacks cb = {.on_success = on_success,
+	gd_callbacks cb = {.size = sizeof(cb),
+	                   .on_success = on_success,
 	                   .on_error = on_error,
 	                   .on_timeout = on_error,
 	                   .on_exit = on_exit_save,
 	                   .user = &res};
-	gd_stats stats;
-	int rc = gd_run(MPI_COMM_WORLD, &cls, generate, &g, &cb, &cfg, &stats);
+	gd_stats stats = GD_STATS_INIT;
+	int rc = gd_ui_run(MPI_COMM_WORLD, &cls, generate, &g, &cb, &cfg, NULL, &stats);
 	if (rank == 0)
 		printf("rc=%d saved=%d\n", rc, res.saved);
 	gd_stats_free(&stats);

@@ -150,13 +150,15 @@ int main(int argc, char **argv)
 	gd_stats stats;
 	int rank, rc;
 
-	memset(&cb, 0, sizeof(cb));
+	/* C++: no designated initialisers, so the init calls */
+	gd_callbacks_init(&cb, sizeof(cb));
 	memset(&stats, 0, sizeof(stats));
+	stats.size = sizeof(stats);
 	snprintf(elements, sizeof(elements), "%u", rs.elements);
 	if (gd_init(&argc, &argv))
 		return 1;
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-	gd_config_init(&cfg);
+	gd_config_init(&cfg, sizeof(cfg));
 	cfg.setup_args = kv;
 	cfg.n_setup_args = 1;
 	cfg.total_hint = rs.n_tasks;

@@ -83,11 +83,12 @@ static void log_err(void *user, const gd_event *ev)
 
 int main(int argc, char **argv)
 {
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	gd_kv args[] = {{"offset", "0"}};
 	total t = {0};
-	gd_callbacks cb = {.on_success = save, .on_error = log_err, .user = &t};
-	gd_stats stats;
+	gd_callbacks cb = {.size = sizeof(cb), .on_success = save, .on_error = log_err, .user = &t};
+	gd_stats stats = GD_STATS_INIT;
 	gen g = {1, 100};
 	int rank, rc;
 
@@ -97,7 +98,6 @@ int main(int argc, char **argv)
 		g.last = atol(argv[1]);
 	cfg.setup_args = args;
 	cfg.n_setup_args = 1;
-	cfg.ui = GD_UI_NONE;
 	rc = gd_run(MPI_COMM_WORLD, &squares, next_task, &g, &cb, &cfg, &stats);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	if (rank == 0) {

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gpudispatch.h"
+#include "gpudispatch_ui.h"
 
 typedef struct tile_task {
 	uint32_t x, y, w, h; /* the tile, in pixels */
@@ -273,11 +273,13 @@ int main(int argc, char **argv)
 	demo d = {0};
 	const char *out = "mandelbrot.png";
 	gd_config cfg;
-	gd_callbacks cb = {0};
-	gd_stats stats = {0};
+	gd_callbacks cb = {.size = sizeof(cb)};
+	gd_stats stats = GD_STATS_INIT;
+	gd_ui_options ui;
 	int rank, rc, opt, status = 0;
 
-	gd_config_init(&cfg);
+	gd_config_init(&cfg, sizeof(cfg));
+	gd_ui_options_init(&ui, sizeof(ui));
 	d.view =
 	        (tile_task){.width = 1200, .height = 900, .max_iter = 1500, .cx = -0.65, .cy = 0.0};
 	d.tile = 75;
@@ -302,10 +304,10 @@ int main(int argc, char **argv)
 			d.view.delay_ms = (uint32_t)atoi(optarg);
 			break;
 		case 'u':
-			cfg.ui = !strcmp(optarg, "tui")    ? GD_UI_TUI
-			         : !strcmp(optarg, "text") ? GD_UI_TEXT
-			         : !strcmp(optarg, "none") ? GD_UI_NONE
-			                                   : GD_UI_AUTO;
+			ui.mode = !strcmp(optarg, "tui")    ? GD_UI_TUI
+			          : !strcmp(optarg, "text") ? GD_UI_TEXT
+			          : !strcmp(optarg, "none") ? GD_UI_NONE
+			                                    : GD_UI_AUTO;
 			break;
 		default:
 			usage();
@@ -347,7 +349,7 @@ int main(int argc, char **argv)
 	cb.on_success = on_success;
 	cb.user = &d;
 
-	rc = gd_run(MPI_COMM_WORLD, &mandel_class, gen, &d, &cb, &cfg, &stats);
+	rc = gd_ui_run(MPI_COMM_WORLD, &mandel_class, gen, &d, &cb, &cfg, &ui, &stats);
 	if (rank == 0) {
 		if (rc && rc != GD_EINTR) {
 			fprintf(stderr, "mandelbrot: %s\n", gd_strerror(rc));

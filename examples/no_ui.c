@@ -35,11 +35,11 @@ int main(int argc, char **argv)
 	uint64_t left = argc > 1 ? strtoull(argv[1], NULL, 10) : 500;
 
 	gd_worker_class cls = {.name = "quiet", .process = process};
-	gd_config cfg = GD_CONFIG_DEFAULT;
-	cfg.ui = GD_UI_NONE;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	cfg.placement = 0;
-	gd_callbacks cb = {0};
-	gd_stats stats;
+	gd_callbacks cb = {.size = sizeof(cb)};
+	gd_stats stats = GD_STATS_INIT;
 	int rc = gd_run(MPI_COMM_WORLD, &cls, generate, &left, &cb, &cfg, &stats);
 	if (rank == 0) {
 		double rate =

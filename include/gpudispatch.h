@@ -26,17 +26,29 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+/* GD_VERSION_MAJOR/_MINOR/_PATCH and GD_VERSION_STRING, written by CMake
+ * from the project's version: the one source of the version. */
+#include "gpudispatch_version.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define GD_VERSION_MAJOR 0
-#define GD_VERSION_MINOR 1
-#define GD_VERSION_PATCH 0
+/* Only what is declared GD_EXPORT leaves the shared library: the library is
+ * built with -fvisibility=hidden, so no internal symbol is part of its ABI. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GD_EXPORT __attribute__((visibility("default")))
+#else
+#define GD_EXPORT
+#endif
 
-/** \return the library version, "MAJOR.MINOR.PATCH". */
-const char *gd_version(void);
+/**
+ * \return the version of the library the program runs with,
+ * "MAJOR.MINOR.PATCH" (GD_VERSION_STRING is the one it was built against).
+ */
+GD_EXPORT const char *gd_version(void);
 
 /* ------------------------------------------------------------------ errors */
 
@@ -69,10 +81,10 @@ typedef enum gd_errno {
 } gd_errno;
 
 /** \return a static message for a gd_errno value ("unknown error" else). */
-const char *gd_strerror(int err);
+GD_EXPORT const char *gd_strerror(int err);
 
 /** \return the symbolic name of a gd_errno value, e.g. "GD_EPROTO". */
-const char *gd_err_name(int err);
+GD_EXPORT const char *gd_err_name(int err);
 
 /* ------------------------------------------------------------------- MPI */
 
@@ -83,14 +95,14 @@ const char *gd_err_name(int err);
  * calls MPI; the dashboard thread never does).
  * \return 0, or GD_EMPI.
  */
-int gd_init(int *argc, char ***argv);
+GD_EXPORT int gd_init(int *argc, char ***argv);
 
 /**
  * Finalise MPI if it is initialised and not yet finalised.  Call it only if
  * MPI was initialised by gd_init() (or you want the library to finalise it).
  * \return 0, or GD_EMPI.
  */
-int gd_finalize(void);
+GD_EXPORT int gd_finalize(void);
 
 /* ----------------------------------------------------------------- types */
 
@@ -118,7 +130,7 @@ typedef struct gd_args {
 } gd_args;
 
 /** \return the value for key, or NULL when args has no such key. */
-const char *gd_args_get(const gd_args *args, const char *key);
+GD_EXPORT const char *gd_args_get(const gd_args *args, const char *key);
 
 /** A task as process() sees it.  data is valid until process() returns. */
 typedef struct gd_task {
@@ -136,22 +148,23 @@ typedef struct gd_result gd_result;
 typedef struct gd_buf gd_buf;
 
 /** \return the worker's id: 0 .. number of workers - 1 (rank - 1). */
-int gd_worker_id(const gd_worker *w);
+GD_EXPORT int gd_worker_id(const gd_worker *w);
 /** \return the worker's seed: cfg.base_seed + worker id. */
-uint64_t gd_worker_seed(const gd_worker *w);
+GD_EXPORT uint64_t gd_worker_seed(const gd_worker *w);
 /** \return the GPU this worker was placed on (index -1: a CPU worker). */
-const gd_gpu *gd_worker_gpu(const gd_worker *w);
+GD_EXPORT const gd_gpu *gd_worker_gpu(const gd_worker *w);
 /** \return the host name the worker runs on. */
-const char *gd_worker_host(const gd_worker *w);
+GD_EXPORT const char *gd_worker_host(const gd_worker *w);
 /** Attach the user's state to the worker (e.g. the loaded model). */
-void gd_worker_set_data(gd_worker *w, void *data);
+GD_EXPORT void gd_worker_set_data(gd_worker *w, void *data);
 /** \return what gd_worker_set_data() stored, NULL before. */
-void *gd_worker_data(const gd_worker *w);
+GD_EXPORT void *gd_worker_data(const gd_worker *w);
 /**
  * Say why setup() or cleanup() failed; the message reaches on_setup_fail /
  * on_cleanup_fail.  Call it before returning non-zero.
  */
-void gd_worker_set_error(gd_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+GD_EXPORT void gd_worker_set_error(gd_worker *w, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 /**
  * Called from process(): the task's run time, and its timeout, count from
@@ -159,13 +172,13 @@ void gd_worker_set_error(gd_worker *w, const char *fmt, ...) __attribute__((form
  * waits for something that is not the task's own work (e.g. a worker
  * program that is still loading its model).
  */
-void gd_worker_task_started(gd_worker *w);
+GD_EXPORT void gd_worker_task_started(gd_worker *w);
 /**
  * Called from process(): count one restart of what this worker runs (e.g.
  * its worker program, started again after it died) in its statistics
  * (gd_worker_stats.restarts, the dashboard's RESTARTS column).
  */
-void gd_worker_restarted(gd_worker *w);
+GD_EXPORT void gd_worker_restarted(gd_worker *w);
 /**
  * Called from process(): this worker cannot run tasks (e.g. its worker
  * program exits before it is ready, again and again).  Once process()
@@ -174,32 +187,40 @@ void gd_worker_restarted(gd_worker *w);
  * cleanup() is not called.  \return GD_EINVAL always, so that
  * `return gd_worker_retire(w, ...);` reads naturally.
  */
-int gd_worker_retire(gd_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+GD_EXPORT int gd_worker_retire(gd_worker *w, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 /**
  * Set the result bytes of the task (copied).  \return 0 or GD_ENOMEM /
  * GD_ETOOBIG.
  */
-int gd_result_set(gd_result *r, const void *data, size_t len);
+GD_EXPORT int gd_result_set(gd_result *r, const void *data, size_t len);
 /**
  * \return a pointer to len bytes of result to fill in place (valid until
  * process() returns), or NULL when out of memory or too big.
  */
-void *gd_result_reserve(gd_result *r, size_t len);
+GD_EXPORT void *gd_result_reserve(gd_result *r, size_t len);
 /**
  * Mark the task failed with a message (process() should then return
  * non-zero).  The message reaches on_error.  \return GD_EINVAL always, so
  * that `return gd_result_error(r, ...);` reads naturally.
  */
-int gd_result_error(gd_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+GD_EXPORT int gd_result_error(gd_result *r, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/**
+ * Say how a process that the task ran ended (a failed task): its exit
+ * status, or the signal that killed it (then pass status -1).  It reaches
+ * on_error as ev->exit, never as text to parse.  \return 0 or GD_EINVAL.
+ */
+GD_EXPORT int gd_result_set_exit(gd_result *r, int status, int signal);
 
 /**
  * Set the next task's bytes (copied into a buffer the library owns and
  * reuses).  \return 0 or GD_ENOMEM / GD_ETOOBIG.
  */
-int gd_buf_set(gd_buf *b, const void *data, size_t len);
+GD_EXPORT int gd_buf_set(gd_buf *b, const void *data, size_t len);
 /** \return a pointer to len bytes to fill in place, NULL when out of memory. */
-void *gd_buf_reserve(gd_buf *b, size_t len);
+GD_EXPORT void *gd_buf_reserve(gd_buf *b, size_t len);
 
 /**
  * The worker class: what runs on every worker.
@@ -237,7 +258,7 @@ typedef enum gd_worker_state {
 } gd_worker_state;
 
 /** \return "initializing", "idle", "processing", "finished" or "error". */
-const char *gd_worker_state_name(gd_worker_state s);
+GD_EXPORT const char *gd_worker_state_name(gd_worker_state s);
 
 typedef struct gd_worker_stats {
 	int worker_id;
@@ -260,9 +281,16 @@ typedef struct gd_worker_stats {
 /**
  * Statistics of a run.  Totals are disjoint: every task that was produced
  * ends as exactly one of completed, failed, timed_out or not_done.
+ *
+ * ABI: members are only ever added at the end.  An application declares
+ * the struct it passes to gd_run() with GD_STATS_INIT, which records its
+ * size: the library fills that many bytes, never more.  Rows are
+ * worker_size bytes apart; gd_stats_worker() indexes them whatever version
+ * of the library wrote them.
  */
 typedef struct gd_stats {
-	uint64_t total;      /**< tasks produced by the generator and sent (not skipped) */
+	size_t size;    /**< bytes of this struct as the application was built (GD_STATS_INIT) */
+	uint64_t total; /**< tasks produced by the generator and sent (not skipped) */
 	uint64_t completed;  /**< succeeded */
 	uint64_t failed;     /**< failed: error or crash, after every retry */
 	uint64_t timed_out;  /**< timed out, after every retry */
@@ -275,13 +303,23 @@ typedef struct gd_stats {
 	int n_workers;
 	int n_setup_failed;
 	gd_worker_stats *workers; /**< n_workers rows, owned by the library */
+	size_t worker_size;       /**< bytes from one row to the next */
 } gd_stats;
 
-/** Free what gd_run() allocated in stats (safe on a zeroed struct). */
-void gd_stats_free(gd_stats *stats);
+/** How an application declares the gd_stats it passes to gd_run(). */
+#define GD_STATS_INIT                                                                              \
+	{                                                                                          \
+		.size = sizeof(gd_stats)                                                           \
+	}
+
+/** \return row i of stats (0 <= i < n_workers), NULL when out of range. */
+GD_EXPORT const gd_worker_stats *gd_stats_worker(const gd_stats *stats, int i);
+
+/** Free what gd_run() allocated in stats (safe on a zeroed struct); keeps size. */
+GD_EXPORT void gd_stats_free(gd_stats *stats);
 
 /** \return a monotonic clock in seconds (the clock of current_since). */
-double gd_now(void);
+GD_EXPORT double gd_now(void);
 
 /* -------------------------------------------------------------- callbacks */
 
@@ -297,6 +335,12 @@ typedef enum gd_event_type {
 	GD_EV_NOT_DONE      /**< a task in flight was abandoned by an interrupt */
 } gd_event_type;
 
+/** Where a process that a task ran ended, for GD_EV_ERROR (see gd_result_set_exit()). */
+typedef struct gd_exit {
+	int status; /**< its exit status, -1 when it did not exit (or nothing was run) */
+	int signal; /**< the signal that killed it, 0 when none */
+} gd_exit;
+
 typedef struct gd_event {
 	gd_event_type type;
 	int worker_id;
@@ -311,15 +355,35 @@ typedef struct gd_event {
 	                          NOT_DONE) */
 	size_t task_len;
 	const gd_stats *stats; /**< live statistics, this event counted */
+	gd_exit exit;          /**< ERROR: how the executor or the program process() ran ended */
 } gd_event;
 
 typedef void (*gd_event_fn)(void *user, const gd_event *ev);
 
+/** What poll_stop and cfg.stop_flag ask for. */
+typedef enum gd_stop_level {
+	GD_STOP_NONE = 0,  /**< keep going */
+	GD_STOP_DRAIN = 1, /**< hand out no more tasks; those in flight finish */
+	GD_STOP_NOW = 2    /**< stop now: tasks in flight are abandoned (not_done) */
+} gd_stop_level;
+
+typedef enum gd_log_level {
+	GD_LOG_ERROR = 0, /**< the run cannot go on as asked (it stops) */
+	GD_LOG_WARNING,   /**< something the user should know: a placement warning */
+	GD_LOG_INFO       /**< a note: resuming from a journal, CPU workers */
+} gd_log_level;
+
 /**
- * Callbacks, all called on rank 0 in the thread that called gd_run(), each
- * with the worker_id the event came from.  Any may be NULL.
+ * Observers of a run, all called on rank 0 in the thread that called
+ * gd_run(), each with the worker_id the event came from.  Any may be NULL.
+ * The core reports only through these: a dashboard or a progress printer is
+ * one more observer (libgpudispatch_ui, gpudispatch_ui.h).
+ *
+ * ABI: members are only ever added at the end; set size to
+ * sizeof(gd_callbacks) (gd_callbacks_init() or `.size = sizeof(cb)`).
  */
 typedef struct gd_callbacks {
+	size_t size; /**< sizeof(gd_callbacks) as the application was built */
 	gd_event_fn on_success;
 	gd_event_fn on_error;
 	gd_event_fn on_timeout;
@@ -331,19 +395,26 @@ typedef struct gd_callbacks {
 	gd_event_fn on_not_done;
 	/** Exactly once on rank 0 when the run ends (rc: what gd_run returns). */
 	void (*on_exit)(void *user, const gd_stats *stats, int rc);
-	/** Polled by the dispatcher: 1 = stop handing out tasks (drain), 2 = stop now. */
+	/** Polled by the dispatcher on every loop: a gd_stop_level. */
 	int (*poll_stop)(void *user);
 	void *user;
+	/** Once on rank 0 when the run has started (its arguments were good),
+	 * before any other event: stats has a row per worker. */
+	void (*on_start)(void *user, const gd_stats *stats);
+	/** Every cfg.tick_s seconds while the run lasts, with the live
+	 * statistics: consistent (the dispatcher's own thread) and valid during
+	 * the call only.  What a dashboard or a status file samples. */
+	void (*on_tick)(void *user, const gd_stats *stats);
+	/** The core's diagnostics on rank 0 (one line, no newline).  NULL:
+	 * "gpudispatch[0]: message" on stderr.  Worker ranks write their own
+	 * to stderr. */
+	void (*on_log)(void *user, gd_log_level level, const char *message);
 } gd_callbacks;
 
-/* ----------------------------------------------------------------- config */
+/** Zero cb and set its size.  \return 0, or GD_EINVAL (cb NULL, size too small). */
+GD_EXPORT int gd_callbacks_init(gd_callbacks *cb, size_t size);
 
-typedef enum gd_ui_mode {
-	GD_UI_NONE = 0, /**< no output at all; statistics are still returned */
-	GD_UI_AUTO,     /**< dashboard on a terminal, plain progress lines otherwise */
-	GD_UI_TUI,      /**< the ncurses dashboard (falls back to text without a terminal) */
-	GD_UI_TEXT      /**< plain progress lines and a summary */
-} gd_ui_mode;
+/* ----------------------------------------------------------------- config */
 
 typedef enum gd_isolation {
 	GD_ISOLATE_PROCESS = 0, /**< executor process: timeouts and crashes are isolated */
@@ -358,7 +429,16 @@ typedef enum gd_isolation {
  */
 typedef int (*gd_skip_fn)(void *user, uint64_t task_id, const void *data, size_t len);
 
+/**
+ * The run's configuration.  Fill it with gd_config_init(), which sets size
+ * and every default (the defaults live in the library, not in the
+ * application), then change what you need.
+ *
+ * ABI: members are only ever added at the end; the library reads size bytes
+ * and takes its defaults for the rest.
+ */
 typedef struct gd_config {
+	size_t size; /**< sizeof(gd_config) as the application was built */
 	/** W: tasks a worker holds at most (default 4).  Rank 0 gives it fewer
 	 * where more would only unbalance the run: one until a first result,
 	 * one for tasks of 1 s or more, else the running task and enough to
@@ -378,17 +458,12 @@ typedef struct gd_config {
 	const int *gpu_ids; /**< explicit GPU indices (PCI order) to use, NULL = all */
 	size_t n_gpu_ids;
 	unsigned workers_per_gpu; /**< >1 allows several workers to share a GPU */
-	/* user interface (rank 0) */
-	gd_ui_mode ui;
-	double refresh_hz;      /**< dashboard refreshes per second (default 2) */
-	double text_interval_s; /**< seconds between plain progress lines (default 5) */
-	int monochrome;         /**< dashboard without colours */
-	uint64_t total_hint;    /**< number of tasks when known, 0 = unknown
-	                             (the dashboard's progress; the last tasks go
-	                             to workers that are free) */
+	uint64_t total_hint;      /**< number of tasks when known, 0 = unknown
+	                               (the dashboard's progress; the last tasks go
+	                               to workers that are free) */
 	/* stopping */
 	const volatile sig_atomic_t
-	        *stop_flag; /**< set by the user's signal handler: 1 drain, 2 now */
+	        *stop_flag; /**< set by the user's signal handler: a gd_stop_level */
 	double grace_s;     /**< seconds tasks in flight may finish after a stop (0 = no limit) */
 	/* journal and resume (rank 0) */
 	const char *journal; /**< append-only journal of finished tasks, NULL = none */
@@ -405,22 +480,24 @@ typedef struct gd_config {
 	void *journal_extra_user;
 	gd_skip_fn skip; /**< the user's own skip hook (after the journal's) */
 	void *skip_user;
+	double tick_s; /**< seconds between on_tick calls (default 0.25, 0 = never) */
+	/** 1 (default): a task larger than the eager limit bound for a worker
+	 * on rank 0's node goes through shared memory; 0: through MPI. */
+	int shm;
 } gd_config;
 
 /** cfg.resume: 0 = a fresh run (the journal must not exist or be empty). */
 #define GD_RESUME_RETRY_FAILED 1 /**< skip tasks journaled ok; run failed/timed-out ones again */
 #define GD_RESUME_SKIP_FAILED  2 /**< skip every journaled task */
 
-/** Fill cfg with the defaults. */
-void gd_config_init(gd_config *cfg);
-
-#define GD_CONFIG_DEFAULT                                                                          \
-	((gd_config){.window = 4,                                                                  \
-	             .placement = 1,                                                               \
-	             .workers_per_gpu = 1,                                                         \
-	             .ui = GD_UI_AUTO,                                                             \
-	             .refresh_hz = 2.0,                                                            \
-	             .text_interval_s = 5.0})
+/**
+ * Fill cfg with the library's defaults: window 4, placement on, one worker
+ * per GPU, tick 0.25 s, shared memory on, the rest 0/NULL.  Pass
+ * sizeof(*cfg) as size.
+ * \return 0, or GD_EINVAL (cfg NULL, or size smaller than the first
+ *         release's struct).
+ */
+GD_EXPORT int gd_config_init(gd_config *cfg, size_t size);
 
 /* -------------------------------------------------------------------- run */
 
@@ -431,22 +508,25 @@ void gd_config_init(gd_config *cfg);
  * (non-NULL) everywhere.
  *
  * \param stats  filled on every rank with the final statistics (the same on
- *               every rank); free with gd_stats_free().  May be NULL.
+ *               every rank); free with gd_stats_free().  May be NULL;
+ *               else declared with GD_STATS_INIT (its size is set).
  * \return 0 when every task was produced and reported (some may have failed:
  *         see stats), else a negative GD_E* code, the same on every rank:
  *         GD_EALLSETUP, GD_EGENERATOR, GD_EINTR, GD_ENOWORKER, ...
  * \note Argument errors (GD_EINVAL, GD_EWINDOW, GD_ETIMEOUT, GD_ENOCLASS,
- *       GD_ENOGEN, GD_ENOWORKER) are returned before anything runs, and no
- *       callback is called.  Otherwise on_exit runs exactly once on rank 0.
+ *       GD_ENOGEN, GD_ENOWORKER; a size of 0 in cfg, cb or stats is
+ *       GD_EINVAL) are returned before anything runs, and no callback is
+ *       called.  Otherwise on_start, then on_exit, each run exactly once on
+ *       rank 0.
  * \note A task larger than 4000 bytes bound for a worker on rank 0's own
  *       node is written by rank 0 into shared memory the worker made (three
  *       buffers per worker, as large as the largest such task), not sent
- *       through MPI; process() reads it there, page-aligned.  Set
- *       GPUDISPATCH_SHM=0 in rank 0's environment to send every task
- *       through MPI.
+ *       through MPI; process() reads it there, page-aligned.  cfg.shm = 0
+ *       sends every task through MPI.
  */
-int gd_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
-           const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats);
+GD_EXPORT int gd_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen,
+                     void *gen_state, const gd_callbacks *cb, const gd_config *cfg,
+                     gd_stats *stats);
 
 /**
  * Print the placement every worker rank of comm would get under cfg, one row
@@ -454,7 +534,7 @@ int gd_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void 
  * cpuset), or a JSON array with json != 0, to `out` on rank 0.  Collective.
  * \return 0 or a negative GD_E* code.
  */
-int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, void *out_file);
+GD_EXPORT int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, FILE *out);
 
 #ifdef __cplusplus
 }

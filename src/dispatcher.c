@@ -110,7 +110,9 @@ typedef struct disp {
 	int stops_sent;
 	double stops_at; /* when they went out */
 	int cpu_note_shown;
-	int drops_ok; /* large tasks may go through drops (GPUDISPATCH_SHM != 0) */
+	int drops_ok;     /* large tasks may go through drops (cfg->shm) */
+	double next_tick; /* when on_tick is due */
+	gd__logger log;   /* the application's on_log, or stderr */
 	char host[64];
 	int rc;
 
@@ -345,6 +347,7 @@ static gd_event slot_event(disp *d, int si, gd_event_type type, int worker)
 {
 	slot *s = &d->slots[si];
 	gd_event ev = {.type = type,
+	               .exit = {.status = -1},
 	               .worker_id = worker,
 	               .task_id = s->task_id,
 	               .attempt = s->attempt,
@@ -442,8 +445,9 @@ static int generate(disp *d)
 		}
 		if (rc < 0) {
 			d->gen_err = GD_EGENERATOR;
-			gd__log(0, "the task generator returned %d after %llu tasks", rc,
-			        (unsigned long long)d->next_id);
+			gd__logf(&d->log, GD_LOG_ERROR,
+			         "the task generator returned %d after %llu tasks", rc,
+			         (unsigned long long)d->next_id);
 			return -1;
 		}
 		if (s->b.len < GD_REC_HDR)
@@ -456,7 +460,7 @@ static int generate(disp *d)
 			rc = gd__journal_check(d->j, s->task_id, s->b.p + GD_REC_HDR,
 			                       s->b.len - GD_REC_HDR, why, sizeof(why));
 			if (rc < 0) {
-				gd__log(0, "%s", why);
+				gd__logf(&d->log, GD_LOG_ERROR, "%s", why);
 				d->gen_err = rc;
 				return -1;
 			}
@@ -471,8 +475,9 @@ static int generate(disp *d)
 			if (rc < 0) {
 				/* the hook's own code stands */
 				d->gen_err = rc;
-				gd__log(0, "the skip hook returned %d for task %llu", rc,
-				        (unsigned long long)s->task_id);
+				gd__logf(&d->log, GD_LOG_ERROR,
+				         "the skip hook returned %d for task %llu", rc,
+				         (unsigned long long)s->task_id);
 				return -1;
 			}
 			if (rc > 0) {
@@ -797,7 +802,10 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 		slot_free(d, si);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "%.*s", (int)GD__MIN(r->len, 4095u), (const char *)r->payload);
+	const uint8_t *text;
+	uint32_t text_len;
+	gd__exit_get(r, &ev.exit, &text, &text_len); /* checked by on_record() */
+	snprintf(msg, sizeof(msg), "%.*s", (int)GD__MIN(text_len, 4095u), (const char *)text);
 	if (s->attempt <= d->cfg->retries && !d->stopping) {
 		add_hist(s, s->attempt, i, msg);
 		d->st->retried++;
@@ -893,13 +901,12 @@ static int on_record(void *ctx, const gd__rec *r)
 			gd__strlcpy(row->message, h.note, sizeof(row->message));
 		if (h.warning[0]) {
 			gd__strlcpy(row->message, h.warning, sizeof(row->message));
-			if (d->cfg->ui == GD_UI_NONE || d->cfg->ui == GD_UI_TEXT)
-				gd__log(0, "worker %d on %s: %s", i, h.host, h.warning);
+			gd__logf(&d->log, GD_LOG_WARNING, "worker %d on %s: %s", i, h.host,
+			         h.warning);
 		}
-		/* a dashboard shows these itself: writing under it would scribble */
-		if (h.note[0] && !d->cpu_note_shown &&
-		    (d->cfg->ui == GD_UI_NONE || d->cfg->ui == GD_UI_TEXT)) {
-			gd__log(0, "%s", h.note);
+		/* once: every CPU worker has the same note */
+		if (h.note[0] && !d->cpu_note_shown) {
+			gd__logf(&d->log, GD_LOG_INFO, "%s", h.note);
 			d->cpu_note_shown = 1;
 		}
 		set_state(d, i, W_INIT);
@@ -923,6 +930,11 @@ static int on_record(void *ctx, const gd__rec *r)
 	case GD_REC_SUCCESS:
 	case GD_REC_ERROR:
 	case GD_REC_TIMEOUT:
+		if (r->type == GD_REC_ERROR && r->len < GD_EXIT_BYTES && (r->flags & GD_RF_EXIT)) {
+			snprintf(d->err, sizeof(d->err),
+			         "an ERROR record too short for its exit status");
+			return GD_EPROTO;
+		}
 		if ((rc = pop_task(d, i, r->task_id, &si)))
 			return rc;
 		/* the worker replaced its executor (or its program) for each of these */
@@ -988,7 +1000,7 @@ static int receive(disp *d)
 
 		snprintf(why, sizeof(why), "malformed message from worker %d (rank %d): %s", i,
 		         i + 1, d->err);
-		gd__log(0, "%s", why);
+		gd__logf(&d->log, GD_LOG_ERROR, "%s", why);
 		if (d->w[i].state == W_INIT || d->w[i].state == W_READY)
 			retire_worker(d, i, why);
 		if (!d->w[i].abort_sent)
@@ -1177,26 +1189,29 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 
 	MPI_Comm_size(comm, &size);
 	d.nw = size - 1;
-	/* GPUDISPATCH_SHM=0: every large task through MPI (a check, or a
-	 * node whose /proc or memfds misbehave) */
-	d.drops_ok = !(getenv("GPUDISPATCH_SHM") && !strcmp(getenv("GPUDISPATCH_SHM"), "0"));
+	/* cfg->shm = 0: every large task through MPI (a check, or a node
+	 * whose /proc or memfds misbehave) */
+	d.drops_ok = cfg->shm != 0;
+	d.log.fn = cb->on_log;
+	d.log.user = cb->user;
 	gethostname(d.host, sizeof(d.host) - 1);
 	st->start_time = gd_now();
 	st->total_hint = cfg->total_hint;
 	rc = setup(&d);
 	if (rc) {
-		gd__log(0, "out of memory for %d workers x window %u", d.nw, d.W);
+		gd__logf(&d.log, GD_LOG_ERROR, "out of memory for %d workers x window %u", d.nw,
+		         d.W);
 		leave_all(&d);
 		d.rc = rc;
 		d.gone = d.nw; /* the loop has nothing to do */
 	} else if (cfg->journal) {
-		rc = gd__journal_open(cfg->journal, cfg->resume, cfg->resume_force, &d.j, d.err,
-		                      sizeof(d.err));
+		rc = gd__journal_open(cfg->journal, cfg->resume, cfg->resume_force, &d.log, &d.j,
+		                      d.err, sizeof(d.err));
 		if (rc)
-			gd__log(0, "%s", d.err);
+			gd__logf(&d.log, GD_LOG_ERROR, "%s", d.err);
 		else if (cfg->resume)
-			gd__log(0, "resuming from %s: %llu task(s) journaled", cfg->journal,
-			        (unsigned long long)gd__journal_loaded(d.j));
+			gd__logf(&d.log, GD_LOG_INFO, "resuming from %s: %llu task(s) journaled",
+			         cfg->journal, (unsigned long long)gd__journal_loaded(d.j));
 	}
 	if (rc && !d.rc) {
 		/* no worker can be told what to do: tell them all to leave */
@@ -1235,6 +1250,12 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 		}
 		if (d.j && gd__journal_flush(d.j, 0) && !d.rc)
 			d.rc = GD_EJOURNAL;
+		if (cb->on_tick && cfg->tick_s > 0 && d.now >= d.next_tick) {
+			/* the observers' sample: between two loops, so consistent */
+			d.next_tick = d.now + cfg->tick_s;
+			st->elapsed_s = d.now - st->start_time;
+			cb->on_tick(cb->user, st);
+		}
 		if (work)
 			idle = 0;
 		else if (d.sfly_count && sends_moving(&d))

@@ -6,7 +6,7 @@
 
 const char *gd_version(void)
 {
-	return "0.1.0";
+	return GD_VERSION_STRING;
 }
 
 const char *gd_strerror(int err)
@@ -62,20 +62,6 @@ const char *gd_args_get(const gd_args *args, const char *key)
 		if (args->kv[i].key && strcmp(args->kv[i].key, key) == 0)
 			return args->kv[i].value;
 	return NULL;
-}
-
-void gd_config_init(gd_config *cfg)
-{
-	*cfg = GD_CONFIG_DEFAULT;
-}
-
-void gd_stats_free(gd_stats *stats)
-{
-	if (!stats)
-		return;
-	free(stats->workers);
-	stats->workers = NULL;
-	stats->n_workers = 0;
 }
 
 int gd_buf_set(gd_buf *b, const void *data, size_t len)

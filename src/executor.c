@@ -134,6 +134,16 @@ int gd_result_error(gd_result *r, const char *fmt, ...)
 	return GD_EINVAL;
 }
 
+int gd_result_set_exit(gd_result *r, int status, int signal)
+{
+	if (!r || status < -1 || signal < 0 || (status >= 0 && signal))
+		return GD_EINVAL;
+	r->has_exit = 1;
+	r->exit_status = status;
+	r->exit_signal = signal;
+	return 0;
+}
+
 /* ------------------------------------------------------------ records */
 
 /* Append a record whose payload is a printf'd message. */
@@ -223,6 +233,15 @@ int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out, double *elap
 	}
 	if (out->len < r.hdr + GD_REC_HDR)
 		out->len = r.hdr + GD_REC_HDR; /* process() set nothing: empty result */
+	if (rec.type == GD_REC_ERROR && r.has_exit) {
+		/* the exit status goes in front of the message (GD_RF_EXIT) */
+		size_t at = r.hdr + GD_REC_HDR, n = out->len - at;
+		if (!gd__bytes_grow(out, GD_EXIT_BYTES))
+			return GD_ENOMEM;
+		memmove(out->p + at + GD_EXIT_BYTES, out->p + at, n);
+		gd__exit_put(out->p + at, r.exit_status, r.exit_signal);
+		rec.flags |= GD_RF_EXIT;
+	}
 	rec.len = (uint32_t)(out->len - r.hdr - GD_REC_HDR);
 	gd__rec_put_hdr(out->p + r.hdr, &rec);
 	return 0;

@@ -32,6 +32,8 @@ struct gd_result {
 	size_t hdr;     /* offset of the record's header in out */
 	int failed;
 	int too_big;
+	int has_exit; /* gd_result_set_exit() was called */
+	int exit_status, exit_signal;
 };
 
 /*

@@ -37,8 +37,26 @@ struct gd_buf {
 /* printf into a fixed buffer, always NUL-terminated, truncating. */
 void gd__strlcpy(char *dst, const char *src, size_t size);
 
-/* Diagnostics go to stderr, prefixed with the rank: "gpudispatch[3]: ...". */
+/* Diagnostics go to stderr, prefixed with the rank: "gpudispatch[3]: ...".
+ * Worker ranks write theirs so; rank 0 writes through a logger. */
 void gd__log(int rank, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Where rank 0's diagnostics go: the application's on_log, or (fn NULL)
+ * stderr as gd__log() writes it. */
+typedef struct gd__logger {
+	void (*fn)(void *user, gd_log_level level, const char *message);
+	void *user;
+} gd__logger;
+
+/* One line to lg (NULL: stderr as rank 0). */
+void gd__logf(const gd__logger *lg, gd_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Every MPI call's return code goes through gd__mpi(): MPI_SUCCESS is 0,
+ * anything else is logged with MPI's own error string ("MPI_Isend failed:
+ * MPI_ERR_TRUNCATE: message truncated") and becomes GD_EMPI. */
+int gd__mpi_fail(int mpi_rc, const char *call);
+#define gd__mpi(rc, call) ((rc) == MPI_SUCCESS ? 0 : gd__mpi_fail((rc), (call)))
 
 /* "killed by signal 11 (Segmentation fault)" / "exited with status 3". */
 void gd__describe_status(int status, char *buf, size_t size);

@@ -20,6 +20,7 @@
 #define GD__JOURNAL_MAX_LINE  (GD__JOURNAL_MAX_EXTRA + ((size_t)64 << 10))
 
 struct gd__journal {
+	const gd__logger *log; /* the run's (NULL: stderr) */
 	int fd;
 	char path[512];
 	gd__bytes buf;
@@ -229,8 +230,9 @@ static int load(gd__journal *j, char *err, size_t errlen)
 		goto out;
 	}
 	if (bad)
-		gd__log(0, "journal %s: %zu damaged record(s) ignored (those tasks run again)",
-		        j->path, bad);
+		gd__logf(j->log, GD_LOG_WARNING,
+		         "journal %s: %zu damaged record(s) ignored (those tasks run again)",
+		         j->path, bad);
 	/* a torn last line (no newline, or garbage after the last good record)
 	 * is cut off, so that new records start on a line of their own */
 	if (pos != good_end) {
@@ -240,8 +242,9 @@ static int load(gd__journal *j, char *err, size_t errlen)
 			rc = GD_EJOURNAL;
 			goto out;
 		}
-		gd__log(0, "journal %s: torn last record (%lld bytes) ignored", j->path,
-		        (long long)(pos - good_end));
+		gd__logf(j->log, GD_LOG_WARNING,
+		         "journal %s: torn last record (%lld bytes) ignored", j->path,
+		         (long long)(pos - good_end));
 	}
 	/* the last record of an id wins: sort by (id, position in the file) */
 	tagged *t = malloc((j->nidx ? j->nidx : 1) * sizeof(*t));
@@ -268,8 +271,8 @@ out:
 
 /* ------------------------------------------------------------ writing */
 
-int gd__journal_open(const char *path, int resume, int force, gd__journal **out, char *err,
-                     size_t errlen)
+int gd__journal_open(const char *path, int resume, int force, const gd__logger *log,
+                     gd__journal **out, char *err, size_t errlen)
 {
 	gd__journal *j = calloc(1, sizeof(*j));
 	struct stat sb;
@@ -281,6 +284,7 @@ int gd__journal_open(const char *path, int resume, int force, gd__journal **out,
 	gd__strlcpy(j->path, path, sizeof(j->path));
 	j->resume = resume;
 	j->force = force;
+	j->log = log;
 	j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (j->fd < 0) {
 		snprintf(err, errlen, "cannot open journal %s: %s", path, strerror(errno));
@@ -429,7 +433,8 @@ int gd__journal_flush(gd__journal *j, int force)
 			continue;
 		if (k <= 0) {
 			if (!j->err)
-				gd__log(0, "cannot write journal %s: %s", j->path, strerror(errno));
+				gd__logf(j->log, GD_LOG_ERROR, "cannot write journal %s: %s",
+				         j->path, strerror(errno));
 			j->err = GD_EJOURNAL;
 			break;
 		}
@@ -440,7 +445,8 @@ int gd__journal_flush(gd__journal *j, int force)
 		memmove(j->buf.p, j->buf.p + off, j->buf.len - off);
 	j->buf.len -= off;
 	if (fdatasync(j->fd) < 0 && errno != EINVAL && !j->err) {
-		gd__log(0, "cannot sync journal %s: %s", j->path, strerror(errno));
+		gd__logf(j->log, GD_LOG_ERROR, "cannot sync journal %s: %s", j->path,
+		         strerror(errno));
 		j->err = GD_EJOURNAL;
 	}
 	j->last_sync = now;

@@ -42,8 +42,8 @@ int gd__journal_parse_line(const char *line, size_t len, gd__jrec *out);
  * are judged with gd__journal_check().  \return 0, GD_EJOURNAL or GD_ENOMEM
  * with a message in err.
  */
-int gd__journal_open(const char *path, int resume, int force, gd__journal **j, char *err,
-                     size_t errlen);
+int gd__journal_open(const char *path, int resume, int force, const gd__logger *log,
+                     gd__journal **j, char *err, size_t errlen);
 
 /* \return the number of records loaded for resume. */
 uint64_t gd__journal_loaded(const gd__journal *j);

@@ -8,6 +8,7 @@
  * on a node) are printed naming the worker and host, and every rank returns
  * the same code, so no rank is left waiting.
  */
+#include "config.h"
 #include "placement.h"
 
 #include <stdio.h>
@@ -214,9 +215,8 @@ static void gd__print_text(FILE *f, const gd__place_row *rows, int n, unsigned w
 	}
 }
 
-int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, void *out_file)
+int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, FILE *out)
 {
-	FILE *out = out_file ? (FILE *)out_file : stdout;
 	gd__place_hdr hdr = {0};
 	gd__place_row row, *rows = NULL;
 	int ids[GD__MAX_GPU_IDS], rank, size, rc = 0, first_bad = -1, nbad = 0;
@@ -227,8 +227,12 @@ int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, void *out
 		return GD_ENOWORKER;
 
 	if (rank == 0) {
-		gd_config def = GD_CONFIG_DEFAULT;
-		const gd_config *c = cfg ? cfg : &def;
+		gd_config c_full;
+		const gd_config *c = &c_full;
+
+		/* NULL: the defaults; a bad size: refused like an invalid list */
+		if (cfg ? gd__config_take(cfg, &c_full) : gd_config_init(&c_full, sizeof(c_full)))
+			hdr.ok = 0;
 
 		hdr.ok = !(c->n_gpu_ids && !c->gpu_ids) && c->n_gpu_ids <= GD__MAX_GPU_IDS;
 		hdr.placement = c->placement;

@@ -3,9 +3,9 @@
  * dispatcher and workers, and the final statistics broadcast.
  */
 #define _GNU_SOURCE
+#include "config.h"
 #include "placement.h"
 #include "run.h"
-#include "ui.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -133,62 +133,76 @@ static int share_stats(MPI_Comm comm, int rank, int *rc, gd_stats *st)
 	return 0;
 }
 
-int gd__run_core(MPI_Comm user_comm, const gd_worker_class *cls, gd_generator_fn gen,
-                 void *gen_state, const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats)
+/* The run, its arguments checked (collectively) by gd_run(): cfg and cb are
+ * full structs of this version. */
+static int run_checked(MPI_Comm user_comm, const gd_worker_class *cls, gd_generator_fn gen,
+                       void *gen_state, const gd_callbacks *cb, const gd_config *cfg, gd_stats *st)
 {
-	gd_stats st;
 	gd__wcfg wcfg;
 	MPI_Comm comm;
 	int rank, rc, local_index = -1, local_workers = 0, placement;
 
-	/* the arguments were checked by gd_run(), the only way in */
-	memset(&st, 0, sizeof(st));
 	memset(&wcfg, 0, sizeof(wcfg));
-	if (MPI_Comm_dup(user_comm, &comm) != MPI_SUCCESS)
-		return GD_EMPI;
+	if ((rc = gd__mpi(MPI_Comm_dup(user_comm, &comm), "MPI_Comm_dup")))
+		return rc;
 	/* the library reports errors through return codes, never by aborting */
 	MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
 	MPI_Comm_rank(comm, &rank);
+	if (rank == 0 && cb->on_start) {
+		/* the run has started: from here on_exit will follow */
+		st->start_time = gd_now();
+		st->total_hint = cfg->total_hint;
+		cb->on_start(cb->user, st);
+	}
 
 	rc = share_config(comm, rank, cfg, &wcfg);
 	/* agree on it: a worker that could not read the configuration stops all */
 	int all = rc;
-	MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm);
+	if (gd__mpi(MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce"))
+		all = GD_EMPI;
 	rc = all;
 	placement = rank == 0 ? cfg->placement : (int)wcfg.placement;
 	if (!rc && placement)
 		rc = gd__place_local_index(comm, &local_index, &local_workers);
 	if (!rc) {
 		if (rank == 0)
-			rc = gd__dispatch(comm, gen, gen_state, cb, cfg, &st);
+			rc = gd__dispatch(comm, gen, gen_state, cb, cfg, st);
 		else
 			rc = gd__worker_main(comm, cls, &wcfg, local_index, local_workers);
 	}
-	if (share_stats(comm, rank, &rc, &st) && !rc)
+	if (share_stats(comm, rank, &rc, st) && !rc)
 		rc = GD_EMPI;
 	if (rank == 0 && cb->on_exit)
-		cb->on_exit(cb->user, &st, rc);
+		cb->on_exit(cb->user, st, rc);
 	gd__cfg_free(&wcfg);
 	MPI_Comm_free(&comm);
-	if (stats)
-		*stats = st;
-	else
-		gd_stats_free(&st);
 	return rc;
 }
 
 int gd_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
            const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats)
 {
-	int rank, rc;
+	gd_config c;
+	gd_callbacks b;
+	gd_stats st;
+	int rc;
 
+	/* every rank takes the application's structs the same way, so that
+	 * every rank agrees on a bad size in check_all() */
+	int bad = gd__stats_check(stats) || (cfg && gd__config_take(cfg, &c)) ||
+	          (cb && gd__callbacks_take(cb, &b));
 	if (stats)
-		memset(stats, 0, sizeof(*stats));
-	rc = check_all(comm, cls, gen, cb, cfg);
+		gd_stats_free(stats);
+	rc = check_all(comm, cls, gen, bad ? NULL : cb ? &b : NULL, bad ? NULL : cfg ? &c : NULL);
 	if (rc)
 		return rc;
-	MPI_Comm_rank(comm, &rank);
-	if (rank == 0 && cfg->ui != GD_UI_NONE)
-		return gd__ui_run(comm, cls, gen, gen_state, cb, cfg, stats);
-	return gd__run_core(comm, cls, gen, gen_state, cb, cfg, stats);
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	st.worker_size = sizeof(gd_worker_stats);
+	rc = run_checked(comm, cls, gen, gen_state, &b, &c, &st);
+	if (stats)
+		gd__stats_give(stats, &st);
+	else
+		gd_stats_free(&st);
+	return rc;
 }

@@ -90,6 +90,36 @@ void gd__log(int rank, const char *fmt, ...)
 	fprintf(stderr, "%s\n", line);
 }
 
+void gd__logf(const gd__logger *lg, gd_log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (lg && lg->fn)
+		lg->fn(lg->user, level, line);
+	else
+		gd__log(0, "%s", line);
+}
+
+int gd__mpi_fail(int mpi_rc, const char *call)
+{
+	char msg[MPI_MAX_ERROR_STRING + 1] = "";
+	int len = 0, rank = -1, init = 0, fin = 0;
+
+	if (MPI_Error_string(mpi_rc, msg, &len) != MPI_SUCCESS)
+		snprintf(msg, sizeof(msg), "error code %d", mpi_rc);
+	msg[len >= 0 && len < (int)sizeof(msg) ? len : (int)sizeof(msg) - 1] = '\0';
+	MPI_Initialized(&init);
+	MPI_Finalized(&fin);
+	if (init && !fin)
+		MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	gd__log(rank, "%s failed: %s", call, msg);
+	return GD_EMPI;
+}
+
 void gd__describe_status(int status, char *buf, size_t size)
 {
 	if (WIFSIGNALED(status))

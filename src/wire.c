@@ -426,3 +426,28 @@ int gd__hello_unpack(const uint8_t *p, size_t len, gd__hello *h)
 		return GD_EPROTO;
 	return 0;
 }
+
+/* ------------------------------------------------------------ exit */
+
+void gd__exit_put(uint8_t *p, int status, int signal)
+{
+	gd__pack_u32(&p, (uint32_t)status);
+	gd__pack_u32(&p, (uint32_t)signal);
+}
+
+int gd__exit_get(const gd__rec *r, gd_exit *ex, const uint8_t **msg, uint32_t *len)
+{
+	ex->status = -1;
+	ex->signal = 0;
+	*msg = r->payload;
+	*len = r->len;
+	if (!(r->flags & GD_RF_EXIT))
+		return 0;
+	if (r->len < GD_EXIT_BYTES)
+		return GD_EPROTO;
+	ex->status = (int32_t)gd__get_u32(r->payload);
+	ex->signal = (int32_t)gd__get_u32(r->payload + 4);
+	*msg = r->payload + GD_EXIT_BYTES;
+	*len = r->len - GD_EXIT_BYTES;
+	return 0;
+}

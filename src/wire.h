@@ -69,6 +69,11 @@ typedef enum gd__rec_type {
 /* flags */
 #define GD_RF_CRASH   0x01 /* ERROR: the executor died (signal or exit) */
 #define GD_RF_RESTART 0x02 /* SUCCESS/ERROR: the worker restarted its program for it */
+#define GD_RF_EXIT                                                                                 \
+	0x04 /* ERROR: the payload starts with GD_EXIT_BYTES: how a process                        \
+	        ended (i32 exit status, -1 = none; i32 signal, 0 = none),                          \
+	        then the message */
+#define GD_EXIT_BYTES 8u
 
 typedef struct gd__rec {
 	uint8_t type;
@@ -171,6 +176,13 @@ int gd__msg_foreach(const uint8_t *p, size_t len, int (*fn)(void *ctx, const gd_
                     char *err, size_t errlen);
 
 const char *gd__rec_type_name(int type);
+
+/* The GD_RF_EXIT prefix: write GD_EXIT_BYTES at p. */
+void gd__exit_put(uint8_t *p, int status, int signal);
+/* Split an ERROR record's payload into how a process ended (status -1,
+ * signal 0 without GD_RF_EXIT) and the message.  \return 0, or GD_EPROTO
+ * when the flag is set and the payload is shorter than the prefix. */
+int gd__exit_get(const gd__rec *r, gd_exit *ex, const uint8_t **msg, uint32_t *len);
 
 /* The run's configuration as the workers receive it (rank 0 broadcasts it). */
 typedef struct gd__wcfg {

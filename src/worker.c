@@ -372,8 +372,15 @@ static void executor_died(sup *s, int status)
 	if (k >= 0) {
 		pend *t = RING(s, (unsigned)k);
 
-		send_msg(s, GD_REC_ERROR, t->task_id, t->attempt,
-		         (uint64_t)GD__MAX(0.0, (gd_now() - start) * 1e6), GD_RF_CRASH, what);
+		uint8_t p[GD_EXIT_BYTES + sizeof(what)];
+		size_t n = strlen(what);
+
+		gd__exit_put(p, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+		             WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		memcpy(p + GD_EXIT_BYTES, what, n);
+		send_rec(s, GD_REC_ERROR, t->task_id, t->attempt,
+		         (uint64_t)GD__MAX(0.0, (gd_now() - start) * 1e6), p, GD_EXIT_BYTES + n,
+		         GD_RF_CRASH | GD_RF_EXIT);
 		remove_task(s, (unsigned)k);
 		flush_out(s);
 	}

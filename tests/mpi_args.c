@@ -13,16 +13,14 @@
 static void sc_bad_args(seen *s, gd_config *cfg)
 {
 	gen g = {.n = 5};
-	gd_callbacks cb = {.on_exit = cb_exit, .user = s};
+	gd_callbacks cb = {.size = sizeof(cb), .on_exit = cb_exit, .user = s};
 	gd_config c = *cfg;
 	gd_worker_class noproc = {"x", NULL, NULL, NULL};
 
 	s->g = &g;
-	c.ui = GD_UI_NONE;
 	c.window = 0;
 	CHECK(gd_run(MPI_COMM_WORLD, &test_class, next_task, &g, &cb, &c, NULL) == GD_EWINDOW);
 	c = *cfg;
-	c.ui = GD_UI_NONE;
 	c.task_timeout = -1;
 	CHECK(gd_run(MPI_COMM_WORLD, &test_class, next_task, &g, &cb, &c, NULL) == GD_ETIMEOUT);
 	c.task_timeout = 0;

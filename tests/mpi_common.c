@@ -280,13 +280,14 @@ void cb_exit(void *u, const gd_stats *st, int rc)
 
 void test_config(gd_config *cfg)
 {
-	*cfg = GD_CONFIG_DEFAULT;
+	gd_config_init(cfg, sizeof(*cfg));
 	cfg->placement = 0;
 }
 
 int run(seen *s, gen *g, gd_config *cfg, gd_stats *st)
 {
-	gd_callbacks cb = {.on_success = cb_success,
+	gd_callbacks cb = {.size = sizeof(cb),
+	                   .on_success = cb_success,
 	                   .on_error = cb_error,
 	                   .on_timeout = cb_timeout,
 	                   .on_not_done = cb_not_done,
@@ -296,7 +297,6 @@ int run(seen *s, gen *g, gd_config *cfg, gd_stats *st)
 	                   .user = s};
 
 	s->g = g;
-	cfg->ui = GD_UI_NONE;
 	cfg->base_seed = 1000;
 	return gd_run(MPI_COMM_WORLD, &test_class, next_task, g, &cb, cfg, st);
 }

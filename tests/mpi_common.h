@@ -31,7 +31,7 @@ extern int g_rank;
 	} while (0)
 
 /* Every statistics variable of the tests is declared through this. */
-#define TEST_STATS(name) gd_stats name = {0}
+#define TEST_STATS(name) gd_stats name = GD_STATS_INIT
 
 /* ------------------------------------------------------------ the worker */
 

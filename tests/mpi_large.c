@@ -2,7 +2,7 @@
  * MPI integration tests of the core, large tasks: mpi_large SCENARIO under
  * mpiexec.  On one node rank 0 writes a large task into a shared-memory
  * drop the executor reads; the *_mpi scenarios turn drops off
- * (GPUDISPATCH_SHM=0) so the bytes go through MPI.  big, big_mpi: tasks of
+ * (cfg.shm = 0) so the bytes go through MPI.  big, big_mpi: tasks of
  * 0 bytes to 64 MiB echo back intact; big_crash, big_crash_mpi: the same
  * across executor crashes; big_abort, big_abort_mpi: a stop while every
  * worker holds large tasks that hang; big_path, big_path_mpi,
@@ -20,11 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* GPUDISPATCH_SHM=0 (read by rank 0): large tasks take MPI, not drops. */
-static void no_drops(void)
+/* cfg.shm = 0 (read by rank 0): large tasks take MPI, not drops. */
+static void no_drops(gd_config *cfg)
 {
 	if (g_rank == 0)
-		setenv("GPUDISPATCH_SHM", "0", 1);
+		cfg->shm = 0;
 }
 
 static void sc_big(seen *s, gd_config *cfg)
@@ -167,13 +167,13 @@ static void sc_big_retry(seen *s, gd_config *cfg)
 
 static void sc_big_mpi(seen *s, gd_config *cfg)
 {
-	no_drops();
+	no_drops(cfg);
 	sc_big(s, cfg);
 }
 
 static void sc_big_crash_mpi(seen *s, gd_config *cfg)
 {
-	no_drops();
+	no_drops(cfg);
 	sc_big_crash(s, cfg);
 }
 
@@ -184,7 +184,7 @@ static void sc_big_abort_drops(seen *s, gd_config *cfg)
 
 static void sc_big_abort_mpi(seen *s, gd_config *cfg)
 {
-	no_drops();
+	no_drops(cfg);
 	sc_big_abort(s, cfg, 2);
 }
 
@@ -195,7 +195,7 @@ static void sc_big_path_drops(seen *s, gd_config *cfg)
 
 static void sc_big_path_mpi(seen *s, gd_config *cfg)
 {
-	no_drops();
+	no_drops(cfg);
 	sc_big_path(s, cfg, GD_ISOLATE_PROCESS, "memfd:gpudispatch-task");
 }
 

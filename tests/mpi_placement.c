@@ -160,7 +160,8 @@ static void check_compute(MPI_Comm comm, const expect *ex, int rank, int size)
 
 static void check_report_ok(MPI_Comm comm, const expect *ex, int rank, int size)
 {
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	FILE *js = rank == 0 ? tmpfile() : NULL, *tx = rank == 0 ? tmpfile() : NULL;
 	int rc;
 
@@ -212,7 +213,8 @@ static void check_report_ok(MPI_Comm comm, const expect *ex, int rank, int size)
 /* More workers than GPUs: an error on every rank, naming the worker. */
 static void check_report_toomany(MPI_Comm comm, int rank, int size)
 {
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	FILE *js = rank == 0 ? tmpfile() : NULL;
 	int rc, mn, mx;
 

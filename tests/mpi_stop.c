@@ -49,7 +49,8 @@ static int stop_when_done(void *user)
 static void sc_stop_in_cleanup(seen *s, gd_config *cfg)
 {
 	gen g = {.n = 4};
-	gd_callbacks cb = {.on_success = cb_success,
+	gd_callbacks cb = {.size = sizeof(cb),
+	                   .on_success = cb_success,
 	                   .on_exit = cb_exit,
 	                   .poll_stop = stop_when_done,
 	                   .user = s};
@@ -58,7 +59,6 @@ static void sc_stop_in_cleanup(seen *s, gd_config *cfg)
 
 	slow_cleanup = 1;
 	s->g = &g;
-	cfg->ui = GD_UI_NONE;
 	rc = gd_run(MPI_COMM_WORLD, &test_class, next_task, &g, &cb, cfg, &st);
 	if (g_rank == 0) {
 		CHECK(s->exits == 1);

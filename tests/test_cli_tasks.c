@@ -1,5 +1,5 @@
 /*
- * Unit tests of the command's pure parts (src/cli/tasks.c): the task-file
+ * Unit tests of the command's pure parts (the pure parts of src/cli/): the task-file
  * reader, task encoding, `{}` substitution, JSON escaping and the command
  * line.
  */
@@ -311,28 +311,8 @@ static void test_json(void)
 	           3, "\"\\ufffdok\"");
 }
 
-static void test_status_and_first_line(void)
+static void test_first_line(void)
 {
-	int st, sig;
-
-	cli_parse_status("command exited with status 3; stderr: boom", &st, &sig);
-	CU_ASSERT_EQUAL(st, 3);
-	CU_ASSERT_EQUAL(sig, -1);
-	cli_parse_status("command killed by signal 11 (Segmentation fault)", &st, &sig);
-	CU_ASSERT_EQUAL(st, -1);
-	CU_ASSERT_EQUAL(sig, 11);
-	cli_parse_status(
-	        "attempt 1 on worker 0: command killed by signal 9; attempt 2 on worker 1: "
-	        "command exited with status 4",
-	        &st, &sig);
-	CU_ASSERT_EQUAL(st, 4);
-	CU_ASSERT_EQUAL(sig, -1);
-	cli_parse_status("something else", &st, &sig);
-	CU_ASSERT_EQUAL(st, -1);
-	CU_ASSERT_EQUAL(sig, -1);
-	cli_parse_status(NULL, &st, &sig);
-	CU_ASSERT_EQUAL(st, -1);
-
 	CU_ASSERT_EQUAL(cli_first_line("one\ntwo", 100), 3);
 	CU_ASSERT_EQUAL(cli_first_line("abcdef", 4), 4);
 	CU_ASSERT_EQUAL(cli_first_line(NULL, 4), 0);
@@ -624,7 +604,7 @@ int main(void)
 	CU_add_test(s, "expand: shell", test_expand_shell);
 	CU_add_test(s, "template uses line", test_template_uses_line);
 	CU_add_test(s, "json escaping", test_json);
-	CU_add_test(s, "status and first line", test_status_and_first_line);
+	CU_add_test(s, "status and first line", test_first_line);
 	CU_add_test(s, "options: run", test_options_run);
 	CU_add_test(s, "options: errors", test_options_errors);
 	CU_add_test(s, "options: help, version, placement", test_options_misc);

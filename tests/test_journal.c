@@ -59,7 +59,7 @@ static void test_write_and_resume(void)
 	char err[256];
 
 	fresh_path();
-	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, NULL, &j, err, sizeof(err)), 0);
 	add(j, 0, "task zero", GD_JS_OK, "");
 	add(j, 1, "task one", GD_JS_ERROR, "exit status 3\nsecond line");
 	add(j, 2, "task two", GD_JS_TIMEOUT, "timed out after 1 s");
@@ -75,11 +75,11 @@ static void test_write_and_resume(void)
 	free(text);
 
 	/* a fresh run refuses a journal with records */
-	CU_ASSERT_EQUAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), GD_EJOURNAL);
+	CU_ASSERT_EQUAL(gd__journal_open(path, 0, 0, NULL, &j, err, sizeof(err)), GD_EJOURNAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "already holds records"));
 
 	CU_ASSERT_EQUAL_FATAL(
-	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, NULL, &j, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(gd__journal_loaded(j), 4);
 	CU_ASSERT_EQUAL(gd__journal_check(j, 0, "task zero", 9, err, sizeof(err)), 1);
 	CU_ASSERT_EQUAL(gd__journal_check(j, 1, "task one", 8, err, sizeof(err)), 0);
@@ -89,7 +89,7 @@ static void test_write_and_resume(void)
 	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
 
 	CU_ASSERT_EQUAL_FATAL(
-	        gd__journal_open(path, GD_RESUME_SKIP_FAILED, 0, &j, err, sizeof(err)), 0);
+	        gd__journal_open(path, GD_RESUME_SKIP_FAILED, 0, NULL, &j, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(gd__journal_check(j, 1, "task one", 8, err, sizeof(err)), 1);
 	/* the task list changed under the journal */
 	CU_ASSERT_EQUAL(gd__journal_check(j, 2, "task 2!!", 8, err, sizeof(err)), GD_EDIGEST);
@@ -97,7 +97,7 @@ static void test_write_and_resume(void)
 	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
 
 	CU_ASSERT_EQUAL_FATAL(
-	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 1, &j, err, sizeof(err)), 0);
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 1, NULL, &j, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(gd__journal_check(j, 0, "changed", 7, err, sizeof(err)), 0); /* forced */
 	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
 	unlink(path);
@@ -110,7 +110,7 @@ static void test_torn_tail(void)
 	size_t len, len2;
 
 	fresh_path();
-	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, NULL, &j, err, sizeof(err)), 0);
 	for (int i = 0; i < 10; i++)
 		add(j, (uint64_t)i, "t", GD_JS_OK, "");
 	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
@@ -118,7 +118,7 @@ static void test_torn_tail(void)
 	/* cut the last record in half (kill -9 in the middle of a write) */
 	CU_ASSERT_EQUAL(truncate(path, (off_t)(len - 20)), 0);
 	CU_ASSERT_EQUAL_FATAL(
-	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, NULL, &j, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(gd__journal_loaded(j), 9);
 	CU_ASSERT_EQUAL(gd__journal_check(j, 9, "t", 1, err, sizeof(err)), 0); /* runs again */
 	add(j, 9, "t", GD_JS_OK, "");
@@ -134,7 +134,7 @@ static void test_torn_tail(void)
 	free(text);
 	free(again);
 	CU_ASSERT_EQUAL_FATAL(
-	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, NULL, &j, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(gd__journal_loaded(j), 10);
 	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
 
@@ -144,7 +144,7 @@ static void test_torn_tail(void)
 	CU_ASSERT_EQUAL(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
 	close(fd);
 	CU_ASSERT_EQUAL_FATAL(
-	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, NULL, &j, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(gd__journal_loaded(j), 10);
 	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
 	unlink(path);
@@ -158,7 +158,7 @@ static void test_parse_rejects_damage(void)
 	gd__jrec r;
 
 	fresh_path();
-	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, NULL, &j, err, sizeof(err)), 0);
 	add(j, 12345, "payload", GD_JS_OK, "");
 	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
 	char *line = slurp(&len);
@@ -204,12 +204,12 @@ static void test_long_record(void)
 	size_t len;
 
 	fresh_path();
-	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, &j, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(gd__journal_open(path, 0, 0, NULL, &j, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(gd__journal_add(j, &ev, GD_JS_OK, &r, big_extra, NULL), 0);
 	CU_ASSERT_EQUAL(gd__journal_close(j), 0);
 	free(slurp(&len));
 	CU_ASSERT_EQUAL_FATAL(
-	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, &j, err, sizeof(err)), 0);
+	        gd__journal_open(path, GD_RESUME_RETRY_FAILED, 0, NULL, &j, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(gd__journal_loaded(j), 1);
 	CU_ASSERT_EQUAL(gd__journal_check(j, 5, "t", 1, err, sizeof(err)), 1);
 	CU_ASSERT_EQUAL(gd__journal_close(j), 0);

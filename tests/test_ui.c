@@ -137,12 +137,13 @@ static void *hold_lock(void *arg)
 }
 
 /* The dispatcher's thread never waits for the model's lock: while the UI
- * thread holds it (and may have been preempted there), sync leaves the news
+ * thread holds it (and may have been preempted there), a tick leaves the news
  * for the next call.  Waiting would hang this test: the holder lets go
- * only after sync has returned. */
+ * only after the tick has returned. */
 static void test_model_busy(void)
 {
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	gd__ui_model m;
 	CU_ASSERT_EQUAL_FATAL(gd__ui_model_init(&m, &cfg, 5.0), 0);
 	gd__ui_snap live = make_snap(2), snap = {0};
@@ -158,13 +159,13 @@ static void test_model_busy(void)
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, hold_lock, &h), 0);
 	sem_wait(&h.held);
 	live.st.completed = 31;
-	gd__ui_model_sync(&m);       /* the lock is taken: returns at once */
-	gd__ui_model_event(&m, &ev); /* a worker event too */
+	gd__ui_model_tick(&m, &live.st); /* the lock is taken: returns at once */
+	gd__ui_model_event(&m, &ev);     /* a worker event too */
 	sem_post(&h.release);
 	pthread_join(th, NULL);
 	CU_ASSERT_EQUAL(__atomic_load_n(&m.want, __ATOMIC_RELAXED), 1); /* still wanted */
 	CU_ASSERT_EQUAL(m.cur.st.completed, 30);                        /* not taken yet */
-	gd__ui_model_sync(&m);                                          /* free now: taken */
+	gd__ui_model_tick(&m, &live.st);                                /* free now: taken */
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 11.0), 0);
 	CU_ASSERT_EQUAL(snap.st.completed, 31);
 
@@ -195,7 +196,8 @@ static void test_duration_eta(void)
 
 static void test_model_events(void)
 {
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	cfg.total_hint = 10;
 	cfg.task_timeout = 30;
 	gd__ui_model m;
@@ -237,25 +239,25 @@ static void test_model_events(void)
 
 	/* Task events: the first after a snapshot is folded in; the next ones
 	 * wait until the UI thread asks again (a snapshot), then the next event
-	 * or sync (the dispatcher's poll_stop) folds them. */
+	 * or tick (the dispatcher's on_tick) folds them. */
 	ev.type = GD_EV_SUCCESS;
 	live.st.workers[0].completed = 101;
 	gd__ui_model_event(&m, &ev); /* the snapshot above asked: folded */
 	live.st.workers[0].completed = 102;
 	live.st.completed = 32;
-	gd__ui_model_event(&m, &ev); /* not asked since: not folded */
-	gd__ui_model_sync(&m);       /* still not asked: nothing */
+	gd__ui_model_event(&m, &ev);     /* not asked since: not folded */
+	gd__ui_model_tick(&m, &live.st); /* still not asked: nothing */
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.5), 0);
 	CU_ASSERT_EQUAL(snap.st.workers[0].completed, 101);
 	CU_ASSERT_EQUAL(snap.st.completed, 31);
-	gd__ui_model_sync(&m); /* asked now: the live statistics are taken */
+	gd__ui_model_tick(&m, &live.st); /* asked now: the live statistics are taken */
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.55), 0);
 	CU_ASSERT_EQUAL(snap.st.workers[0].completed, 102);
 	CU_ASSERT_EQUAL(snap.st.completed, 32);
 	/* No task event at all (none is wrapped without a user callback): once
-	 * asked, sync takes the live statistics all the same. */
+	 * asked, a tick takes the live statistics all the same. */
 	live.st.completed = 33;
-	gd__ui_model_sync(&m); /* asked by the snapshot above */
+	gd__ui_model_tick(&m, &live.st); /* asked by the snapshot above */
 	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 2001.56), 0);
 	CU_ASSERT_EQUAL(snap.st.completed, 33);
 	ev.type = GD_EV_WORKER;

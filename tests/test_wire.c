@@ -135,7 +135,8 @@ static void test_config_roundtrip(void)
 {
 	gd_kv kv[] = {{"model_path", "/models/m.bin"}, {"empty", ""}};
 	int ids[] = {3, 1};
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	gd__bytes b = {0};
 	gd__wcfg w;
 
@@ -264,12 +265,22 @@ static void test_config_defaults(void)
 {
 	gd_config c;
 
-	gd_config_init(&c);
+	gd_config_init(&c, sizeof(c));
 	CU_ASSERT_EQUAL(c.window, 4);
 	CU_ASSERT_EQUAL(c.task_timeout, 0);
 	CU_ASSERT_EQUAL(c.placement, 1);
-	CU_ASSERT_EQUAL(c.ui, GD_UI_AUTO);
-	CU_ASSERT_EQUAL(c.refresh_hz, 2.0);
+	CU_ASSERT_EQUAL(c.size, sizeof(c));
+	CU_ASSERT_EQUAL(c.workers_per_gpu, 1);
+	CU_ASSERT_EQUAL(c.tick_s, 0.25);
+	CU_ASSERT_EQUAL(c.shm, 1);
+	/* a size below the first release's is refused, and NULL */
+	CU_ASSERT_EQUAL(gd_config_init(&c, sizeof(size_t)), GD_EINVAL);
+	CU_ASSERT_EQUAL(gd_config_init(NULL, sizeof(c)), GD_EINVAL);
+	gd_callbacks cb;
+	CU_ASSERT_EQUAL(gd_callbacks_init(&cb, sizeof(cb)), 0);
+	CU_ASSERT_EQUAL(cb.size, sizeof(cb));
+	CU_ASSERT_PTR_NULL(cb.on_success);
+	CU_ASSERT_EQUAL(gd_callbacks_init(&cb, 4), GD_EINVAL);
 	CU_ASSERT_STRING_EQUAL(gd_worker_state_name(GD_WS_BUSY), "processing");
 }
 

@@ -6,11 +6,12 @@
 gd_add_unit_test(test_ui ${CMAKE_CURRENT_SOURCE_DIR}/test_ui.c)
 set_property(TEST test_ui APPEND PROPERTY LABELS ui)
 
-# The stand-in core: its gd__run_core() replaces the library's (run.o is not
-# pulled from the static library since nothing else needs it).
+# The stand-in core: its gd_run() replaces the library's (run.o is not
+# pulled from the static library since nothing else needs it); the UI
+# library reaches the core through gd_run() only.
 add_executable(ui_fake_core ${CMAKE_CURRENT_SOURCE_DIR}/ui_fake_core.c)
 target_include_directories(ui_fake_core PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/ui)
-target_link_libraries(ui_fake_core PRIVATE gpudispatch_internal)
+target_link_libraries(ui_fake_core PRIVATE gpudispatch_ui_internal)
 
 # The UI thread lowers its own priority to nice 19 and nothing else's (text
 # mode: no terminal needed).

@@ -1,11 +1,13 @@
 /*
  * A stand-in for the core, to test the dashboard's terminal handling without
- * MPI: gd__run_core() here simulates workers that take tasks of task_ms each
- * (every 10th fails), sends the events the real core sends, and honours
- * poll_stop (1: drain, 2: stop now).  main() runs it through gd__ui_run().
+ * MPI: gd_run() here simulates workers that take tasks of task_ms each
+ * (every 10th fails), sends the events the real core sends (on_start,
+ * events, on_tick, on_exit), and honours poll_stop (1: drain, 2: stop now).
+ * main() runs it through gd_ui_run(), which sees the core only through
+ * gd_run(), so linking this one in its place is the whole seam.
  *
  * usage: ui_fake_core WORKERS TASKS TASK_MS [tui|text|auto] [refresh_hz]
- * Prints "rc=N" after gd__ui_run returns.  No MPI call is made: the
+ * Prints "rc=N" after gd_ui_run returns.  No MPI call is made: the
  * communicator is a dummy.  With UI_FAKE_NICE=1 in the environment it also
  * prints the highest nice value it saw on another thread of the process
  * during the run (the UI thread's) and whether the calling thread's own
@@ -22,8 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "run.h"
-#include "ui.h"
+#include "gpudispatch_ui.h"
 
 static void emit(const gd_callbacks *cb, gd_event_fn fn, gd_event *ev)
 {
@@ -65,19 +66,22 @@ static void nap(double s)
 	nanosleep(&ts, NULL);
 }
 
-int gd__run_core(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
-                 const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats)
+int gd_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
+           const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats)
 {
 	(void)comm, (void)cls, (void)gen, (void)gen_state, (void)stats;
 	int nw = (int)cfg->window; /* abused: the number of workers */
 	uint64_t ntasks = cfg->total_hint;
 	double task_s = cfg->task_timeout / 1000.0; /* abused: task ms */
-	gd_stats st = {0};
+	gd_stats st = GD_STATS_INIT;
 	st.start_time = gd_now();
 	st.total_hint = ntasks;
 	st.n_workers = nw;
 	st.workers = calloc((size_t)nw, sizeof(*st.workers));
 	double *end = calloc((size_t)nw, sizeof(double));
+	double next_tick = 0;
+	if (cb->on_start)
+		cb->on_start(cb->user, &st);
 	for (int w = 0; w < nw; w++) {
 		st.workers[w].worker_id = w;
 		st.workers[w].rank = w + 1;
@@ -157,6 +161,10 @@ int gd__run_core(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen,
 			}
 			busy += ws->in_flight > 0;
 		}
+		if (cb->on_tick && cfg->tick_s > 0 && now >= next_tick) {
+			next_tick = now + cfg->tick_s;
+			cb->on_tick(cb->user, &st);
+		}
 		nap(0.002);
 	} while (busy || (next < ntasks && !(cb->poll_stop && cb->poll_stop(cb->user))));
 	for (int w = 0; w < nw; w++)
@@ -185,22 +193,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setlocale(LC_ALL, ""); /* UTF-8 symbols when the environment has them */
-	gd_config cfg = GD_CONFIG_DEFAULT;
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
 	cfg.window = (unsigned)atoi(argv[1]);
 	cfg.total_hint = strtoull(argv[2], NULL, 10);
 	cfg.task_timeout = atof(argv[3]);
-	cfg.ui = GD_UI_AUTO;
+	gd_ui_options ui;
+	gd_ui_options_init(&ui, sizeof(ui));
 	if (argc > 4 && !strcmp(argv[4], "tui"))
-		cfg.ui = GD_UI_TUI;
+		ui.mode = GD_UI_TUI;
 	else if (argc > 4 && !strcmp(argv[4], "text"))
-		cfg.ui = GD_UI_TEXT;
+		ui.mode = GD_UI_TEXT;
 	if (argc > 5)
-		cfg.refresh_hz = atof(argv[5]);
-	cfg.text_interval_s = 0.5;
+		ui.refresh_hz = atof(argv[5]);
+	ui.text_interval_s = 0.5;
 	int successes = 0;
-	gd_callbacks cb = {.on_success = count_success, .user = &successes};
+	gd_callbacks cb = {.size = sizeof(cb), .on_success = count_success, .user = &successes};
 	gd_worker_class cls = {0};
-	int rc = gd__ui_run((MPI_Comm)0, &cls, NULL, NULL, &cb, &cfg, NULL);
+	int rc = gd_ui_run((MPI_Comm)0, &cls, NULL, NULL, &cb, &cfg, &ui, NULL);
 	printf("rc=%d user_successes=%d\n", rc, successes);
 	return 0;
 }

@@ -1,9 +1,12 @@
 /*
- * The dashboard layer: gd__ui_run() wraps the core run (see ui.h).
+ * The dashboard layer: gd_ui_run() is one more observer of gd_run() (see
+ * gpudispatch_ui.h).  It uses nothing of the core but its public API.
  *
- * Threads: the caller's thread runs gd__run_core() with wrapped callbacks;
- * each wrapped callback copies the event's statistics into the model under
- * its lock, then calls the user's callback.  One UI thread draws snapshots of
+ * Threads: the caller's thread runs gd_run() with wrapped callbacks; each
+ * wrapped callback updates the model, then calls the user's callback, and
+ * on_tick folds the live statistics into it when the UI thread asked.  The
+ * UI thread starts on on_start (rank 0, once the run's arguments were
+ * good).  One UI thread draws snapshots of
  * the model (ncurses dashboard) or prints plain progress lines (text mode).
  * The UI thread never calls MPI; it is the only thread that touches ncurses
  * and the terminal.
@@ -33,8 +36,7 @@
 
 #include <curses.h>
 
-#include "run.h"
-#include "ui.h"
+#include "gpudispatch_ui.h"
 #include "ui_keys.h"
 #include "ui_model.h"
 #include "ui_render.h"
@@ -57,12 +59,21 @@ static void on_signal(int sig)
 static const int caught_signals[] = {SIGINT, SIGTERM, SIGHUP};
 #define N_CAUGHT (sizeof(caught_signals) / sizeof(caught_signals[0]))
 
+/* Log lines held while the dashboard owns the terminal. */
+#define HELD_MAX 64
+
 struct ui_run {
 	gd__ui_model model;
-	const gd_callbacks *user; /* the user's callbacks */
-	int ui_mode;              /* cfg->ui */
+	gd_callbacks user; /* the user's callbacks (all of ours: zero beyond its size) */
+	int ui_mode;       /* ui->mode */
 	int monochrome;
 	double refresh_hz, text_interval_s;
+	FILE *out;        /* progress lines and the summary */
+	int started;      /* on_start came: the UI thread runs */
+	pthread_t thread; /* valid when started */
+	int tui;          /* atomic: the dashboard is drawn (log lines are held) */
+	char *held[HELD_MAX];
+	int n_held, n_dropped;
 	int wake[2];                    /* self-pipe: the run's thread wakes the UI thread */
 	int quit;                       /* set (atomically) when the run has ended */
 	int caught[N_CAUGHT];           /* our handler is installed for that signal */
@@ -77,8 +88,8 @@ struct ui_run {
 	{                                                                                          \
 		struct ui_run *r = user;                                                           \
 		gd__ui_model_event(&r->model, ev);                                                 \
-		if (r->user->slot)                                                                 \
-			r->user->slot(r->user->user, ev);                                          \
+		if (r->user.slot)                                                                  \
+			r->user.slot(r->user.user, ev);                                            \
 	}
 GD__WRAP(on_success)
 GD__WRAP(on_error)
@@ -95,20 +106,63 @@ static void wrap_on_exit(void *user, const gd_stats *stats, int rc)
 {
 	struct ui_run *r = user;
 	gd__ui_model_exit(&r->model, stats, rc);
-	if (r->user->on_exit)
-		r->user->on_exit(r->user->user, stats, rc);
+	if (r->user.on_exit)
+		r->user.on_exit(r->user.user, stats, rc);
+}
+
+static void *ui_thread(void *arg);
+
+/* The run has started: so does the UI thread. */
+static void wrap_on_start(void *user, const gd_stats *stats)
+{
+	struct ui_run *r = user;
+	gd__ui_model_start(&r->model, stats);
+	r->started = !pthread_create(&r->thread, NULL, ui_thread, r);
+	if (r->user.on_start)
+		r->user.on_start(r->user.user, stats);
+}
+
+/* The core's sample: the model takes it when the UI thread wants news. */
+static void wrap_on_tick(void *user, const gd_stats *stats)
+{
+	struct ui_run *r = user;
+	gd__ui_model_tick(&r->model, stats);
+	if (r->user.on_tick)
+		r->user.on_tick(r->user.user, stats);
+}
+
+/* The core's log lines: to the application's on_log when it has one;
+ * else to stderr, except while the dashboard is drawn, which they would
+ * scribble over: then errors are held for after it (warnings and notes
+ * show in the workers' rows). */
+static void wrap_on_log(void *user, gd_log_level level, const char *msg)
+{
+	struct ui_run *r = user;
+	if (r->user.on_log) {
+		r->user.on_log(r->user.user, level, msg);
+		return;
+	}
+	if (!__atomic_load_n(&r->tui, __ATOMIC_ACQUIRE)) {
+		fprintf(stderr, "gpudispatch[0]: %s\n", msg);
+		return;
+	}
+	if (level != GD_LOG_ERROR)
+		return;
+	if (r->n_held == HELD_MAX || !(r->held[r->n_held] = strdup(msg)))
+		r->n_dropped++;
+	else
+		r->n_held++;
 }
 
 /* The strongest of: the UI's request (q, Ctrl-C, a signal) and the user's. */
 static int wrap_poll_stop(void *user)
 {
 	struct ui_run *r = user;
-	gd__ui_model_sync(&r->model); /* the dispatcher's thread: fold news in if asked */
 	int level = gd__ui_model_stop_level(&r->model);
 	if (gd__ui_signalled)
 		level = GD__UI_STOP_NOW;
-	if (r->user->poll_stop) {
-		int u = r->user->poll_stop(r->user->user);
+	if (r->user.poll_stop) {
+		int u = r->user.poll_stop(r->user.user);
 		if (u > level)
 			level = u;
 	}
@@ -185,7 +239,7 @@ static void text_loop(struct ui_run *r)
 			continue;
 		next += ms / 1000.0;
 		if (gd__ui_model_snapshot(&r->model, &snap, gd_now()) == 0)
-			gd__ui_text_line(stdout, &snap);
+			gd__ui_text_line(r->out, &snap);
 	}
 	gd__ui_snap_free(&snap);
 }
@@ -395,9 +449,11 @@ static void *ui_thread(void *arg)
 			release_signals(r);
 	}
 	if (tui) {
+		__atomic_store_n(&r->tui, 1, __ATOMIC_RELEASE);
 		tui_loop(r, &t);
 		tui_close(&t);
 		release_signals(r);
+		__atomic_store_n(&r->tui, 0, __ATOMIC_RELEASE);
 	} else {
 		text_loop(r);
 	}
@@ -406,60 +462,111 @@ static void *ui_thread(void *arg)
 
 /* --------------------------------------------------------------------- run */
 
-int gd__ui_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
-               const gd_callbacks *cb, const gd_config *cfg, gd_stats *stats)
+int gd_ui_options_init(gd_ui_options *o, size_t size)
 {
-	/* Let the core report bad arguments, with no UI and no callback. */
-	if (!cb || !cfg || cfg->ui == GD_UI_NONE)
-		return gd__run_core(comm, cls, gen, gen_state, cb, cfg, stats);
+	if (!o || size < offsetof(gd_ui_options, out) + sizeof(FILE *))
+		return GD_EINVAL;
+	memset(o, 0, size);
+	o->size = size;
+	o->mode = GD_UI_AUTO;
+	o->refresh_hz = 2.0;
+	o->text_interval_s = 5.0;
+	return 0;
+}
 
-	struct ui_run *r = calloc(1, sizeof(*r));
+/* The first release's sizes of the structs the core takes, as the core
+ * checks them (src/config.c): below them the core refuses the call. */
+#define CONFIG_V1 (offsetof(gd_config, shm) + sizeof(int))
+#define CB_V1     (offsetof(gd_callbacks, on_log) + sizeof(void (*)(void)))
+
+/* The application's struct, as much of it as it has (the rest zero). */
+static void take(void *dst, size_t dst_size, const void *src, size_t src_size)
+{
+	memset(dst, 0, dst_size);
+	memcpy(dst, src, src_size < dst_size ? src_size : dst_size);
+}
+
+int gd_ui_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void *gen_state,
+              const gd_callbacks *cb, const gd_config *cfg, const gd_ui_options *ui,
+              gd_stats *stats)
+{
+	gd_ui_options o;
+	gd_config c;
+	struct ui_run *r;
+	int rc;
+
+	gd_ui_options_init(&o, sizeof(o));
+	if (ui && ui->size >= offsetof(gd_ui_options, out) + sizeof(FILE *))
+		take(&o, sizeof(o), ui, ui->size);
+	/* Let the core report bad arguments, with no UI and no callback.  The
+	 * sizes are the core's to judge: with one it would refuse, pass the
+	 * application's structs through untouched. */
+	if (o.mode == GD_UI_NONE || !cb || !cfg || cb->size < CB_V1 || cfg->size < CONFIG_V1 ||
+	    gd_config_init(&c, sizeof(c)))
+		return gd_run(comm, cls, gen, gen_state, cb, cfg, stats);
+	take(&c, sizeof(c), cfg, cfg->size);
+	c.size = sizeof(c);
+
+	r = calloc(1, sizeof(*r));
 	if (!r)
-		return gd__run_core(comm, cls, gen, gen_state, cb, cfg, stats);
-	int rc, ui = 0;
-	if (gd__ui_model_init(&r->model, cfg, gd_now()))
+		return gd_run(comm, cls, gen, gen_state, cb, cfg, stats);
+	if (gd__ui_model_init(&r->model, &c, gd_now()))
 		goto free_run;
-	r->user = cb;
-	r->ui_mode = cfg->ui;
-	r->monochrome = cfg->monochrome;
-	r->refresh_hz = cfg->refresh_hz > 0 ? cfg->refresh_hz : 2.0;
-	r->text_interval_s = cfg->text_interval_s > 0 ? cfg->text_interval_s : 5.0;
+	take(&r->user, sizeof(r->user), cb, cb->size);
+	r->ui_mode = o.mode;
+	r->monochrome = o.monochrome;
+	r->refresh_hz = o.refresh_hz > 0 ? o.refresh_hz : 2.0;
+	r->text_interval_s = o.text_interval_s > 0 ? o.text_interval_s : 5.0;
+	r->out = o.out ? o.out : stdout;
 	if (pipe2(r->wake, O_CLOEXEC | O_NONBLOCK))
 		goto destroy_model;
-
-	pthread_t th;
-	ui = !pthread_create(&th, NULL, ui_thread, r);
+	/* Samples often enough for the refresh (two per period), never so
+	 * often that they cost the dispatcher (a copy of every row each). */
+	double period = r->ui_mode == GD_UI_TEXT ? r->text_interval_s : 1.0 / r->refresh_hz;
+	double tick = period / 2 < 0.01 ? 0.01 : period / 2;
+	if (!(c.tick_s > 0) || c.tick_s > tick)
+		c.tick_s = tick;
 
 	/* Task events are wrapped only where the application has a callback:
-	 * the model takes the statistics once per refresh in poll_stop, and an
-	 * empty task in fast mode costs rank 0 a few hundred ns, so two calls
-	 * per task (dispatch, result) showed in the dashboard's benchmark. */
+	 * the model takes the statistics at each tick, and an empty task in
+	 * fast mode costs rank 0 a few hundred ns, so two calls per task
+	 * (dispatch, result) showed in the dashboard's benchmark. */
 	gd_callbacks w = {
-	        .on_success = cb->on_success ? wrap_on_success : NULL,
-	        .on_error = cb->on_error ? wrap_on_error : NULL,
-	        .on_timeout = cb->on_timeout ? wrap_on_timeout : NULL,
+	        .size = sizeof(w),
+	        .on_success = r->user.on_success ? wrap_on_success : NULL,
+	        .on_error = r->user.on_error ? wrap_on_error : NULL,
+	        .on_timeout = r->user.on_timeout ? wrap_on_timeout : NULL,
 	        .on_setup_fail = wrap_on_setup_fail,
 	        .on_cleanup_fail = wrap_on_cleanup_fail,
-	        .on_dispatch = cb->on_dispatch ? wrap_on_dispatch : NULL,
+	        .on_dispatch = r->user.on_dispatch ? wrap_on_dispatch : NULL,
 	        .on_worker = wrap_on_worker,
-	        .on_retry = cb->on_retry ? wrap_on_retry : NULL,
-	        .on_not_done = cb->on_not_done ? wrap_on_not_done : NULL,
+	        .on_retry = r->user.on_retry ? wrap_on_retry : NULL,
+	        .on_not_done = r->user.on_not_done ? wrap_on_not_done : NULL,
 	        .on_exit = wrap_on_exit,
 	        .poll_stop = wrap_poll_stop,
 	        .user = r,
+	        .on_start = wrap_on_start,
+	        .on_tick = wrap_on_tick,
+	        .on_log = wrap_on_log,
 	};
-	rc = gd__run_core(comm, cls, gen, gen_state, &w, cfg, stats);
+	rc = gd_run(comm, cls, gen, gen_state, &w, &c, stats);
 
 	/* Stop the UI thread: it restores the terminal before it returns. */
 	__atomic_store_n(&r->quit, 1, __ATOMIC_RELEASE);
 	if (write(r->wake[1], "x", 1) < 0) {
 		/* The pipe is full or broken; the thread still wakes at its next tick. */
 	}
-	if (ui)
-		pthread_join(th, NULL);
+	if (r->started)
+		pthread_join(r->thread, NULL);
+	for (int i = 0; i < r->n_held; i++) {
+		fprintf(stderr, "gpudispatch[0]: %s\n", r->held[i]);
+		free(r->held[i]);
+	}
+	if (r->n_dropped)
+		fprintf(stderr, "gpudispatch[0]: (%d more message(s) not kept)\n", r->n_dropped);
 	/* Only a run that started has statistics (and called on_exit). */
 	if (r->model.cur.ended)
-		gd__ui_summary(stdout, &r->model.cur.st, r->model.cur.rc);
+		gd__ui_summary(r->out, &r->model.cur.st, r->model.cur.rc);
 
 	close(r->wake[0]);
 	close(r->wake[1]);
@@ -471,5 +578,5 @@ destroy_model:
 	gd__ui_model_destroy(&r->model);
 free_run:
 	free(r);
-	return gd__run_core(comm, cls, gen, gen_state, cb, cfg, stats);
+	return gd_run(comm, cls, gen, gen_state, cb, cfg, stats);
 }

@@ -5,13 +5,13 @@
  * a few percent).  A task event only remembers that something changed; the
  * model takes a copy of the live statistics (totals and every row) when the
  * UI thread has asked for news, at most once per refresh: in the next event
- * or in the next poll_stop, which the dispatcher calls on every loop.  So the
- * dashboard shows the run as it was at most one refresh period and one
- * dispatcher loop ago, and the dispatcher pays one memcpy per refresh rather
- * than a lock per event.  Worker events (host, GPU, state) are taken at once.
- * Once an event has shown where the live statistics are, poll_stop takes
- * them even without a task event: the dashboard wraps no task callback the
- * application did not set, so that a task costs the dispatcher no call.
+ * or at the next tick (on_tick, which the UI asks for twice per refresh).
+ * So the dashboard shows the run as it was at most one refresh period ago,
+ * and the dispatcher pays one memcpy per refresh rather than a lock per
+ * event.  Worker events (host, GPU, state) are taken at once.  The ticks
+ * take the statistics even without a task event: the dashboard wraps no
+ * task callback the application did not set, so that a task costs the
+ * dispatcher no call.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -206,10 +206,22 @@ void gd__ui_model_event(gd__ui_model *m, const gd_event *ev)
 		fold(m);
 }
 
-void gd__ui_model_sync(gd__ui_model *m)
+void gd__ui_model_tick(gd__ui_model *m, const gd_stats *st)
 {
-	if (m->live && __atomic_load_n(&m->want, __ATOMIC_RELAXED))
+	if (!st)
+		return;
+	m->live = st;
+	if (__atomic_load_n(&m->want, __ATOMIC_RELAXED))
 		fold(m);
+}
+
+void gd__ui_model_start(gd__ui_model *m, const gd_stats *st)
+{
+	if (!st)
+		return;
+	pthread_mutex_lock(&m->lock);
+	take_stats(m, st);
+	pthread_mutex_unlock(&m->lock);
 }
 
 void gd__ui_model_exit(gd__ui_model *m, const gd_stats *st, int rc)

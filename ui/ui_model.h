@@ -17,7 +17,7 @@
 #define GD__UI_RATE_SAMPLES  128
 
 /* Stop levels, as poll_stop returns them. */
-enum { GD__UI_RUN = 0, GD__UI_DRAIN = 1, GD__UI_STOP_NOW = 2 };
+enum { GD__UI_RUN = GD_STOP_NONE, GD__UI_DRAIN = GD_STOP_DRAIN, GD__UI_STOP_NOW = GD_STOP_NOW };
 
 /* Throughput over a recent window: samples of (time, tasks done). */
 typedef struct gd__ui_rate {
@@ -80,12 +80,13 @@ int gd__ui_model_init(gd__ui_model *m, const gd_config *cfg, double now);
 void gd__ui_model_destroy(gd__ui_model *m);
 /* Take an event's statistics into the model (called from a wrapped callback). */
 void gd__ui_model_event(gd__ui_model *m, const gd_event *ev);
-/* The dispatcher thread: take the live statistics (known from the first
- * event) into the model if the UI thread asked for news since the last fold
- * (called from poll_stop, which the dispatcher calls on every loop).  Never
- * waits: while the UI thread holds the lock, the news wait for the next call
- * (gd__ui_model_event likewise). */
-void gd__ui_model_sync(gd__ui_model *m);
+/* The dispatcher thread (on_tick): take st into the model if the UI
+ * thread asked for news since the last fold.  Never waits: while the UI
+ * thread holds the lock, the news wait for the next tick (events
+ * likewise). */
+void gd__ui_model_tick(gd__ui_model *m, const gd_stats *st);
+/* The run's first statistics (on_start). */
+void gd__ui_model_start(gd__ui_model *m, const gd_stats *st);
 /* The final statistics, from on_exit. */
 void gd__ui_model_exit(gd__ui_model *m, const gd_stats *st, int rc);
 /* Raise the stop request to at least `level`; \return the new level. */

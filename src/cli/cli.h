@@ -25,7 +25,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "gpudispatch.h"
+#include "gpudispatch_ui.h"
 
 /* Exit statuses of the command (documented in docs/cli.md). */
 enum {
@@ -202,9 +202,6 @@ int cli_json_embed(cli_buf *b, const void *s, size_t n);
 
 /* -------------------------------------------- error messages: error_text.c */
 
-/* Parse "exited with status N" / "killed by signal N" in an error message. */
-void cli_parse_status(const char *msg, int *exit_status, int *signo);
-
 /* The first line of msg, at most max bytes: its length. */
 size_t cli_first_line(const char *msg, size_t max);
 
@@ -235,8 +232,11 @@ pid_t cli_spawn(char *const argv[], char *const envp[], const int fds[5], char *
 pid_t cli_wait_child(pid_t pid, int *status);
 /* Send sig to pid and to every process below it. */
 void cli_kill_tree(pid_t pid, int sig);
-/* "exited with status N" / "killed by signal N (NAME)", as rank 0 parses. */
+/* "exited with status N" / "killed by signal N (NAME)", for messages. */
 void cli_describe_status(int status, char *out, size_t n);
+/* Tell the library how the task's process ended (wait status st): it
+ * reaches rank 0 as the event's exit, for the results file. */
+void cli_result_exit(gd_result *r, int st);
 /* An unlinked temporary file (read-write, append), or -1. */
 int cli_open_tmp(void);
 /* The last n non-empty lines of the file open at fd, from offset since on,

@@ -289,6 +289,12 @@ void cli_kill_tree(pid_t pid, int sig)
 }
 
 /* Describe a wait status with the phrases rank 0 parses (cli_parse_status). */
+void cli_result_exit(gd_result *r, int st)
+{
+	gd_result_set_exit(r, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+	                   WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 void cli_describe_status(int st, char *out, size_t n)
 {
 	if (WIFEXITED(st))
@@ -452,6 +458,7 @@ static int process_command(cw_state *cw, const gd_task *t, const char *line, siz
 		goto out;
 	}
 	cli_describe_status(status, st, sizeof(st));
+	cli_result_exit(r, status);
 	if (!cw->quiet)
 		cli_last_lines(errfd, 0, 1, quote, sizeof(quote));
 	rc = gd_result_error(r, "command %s%s%s", st, quote[0] ? "; stderr: " : "", quote);

@@ -140,10 +140,12 @@ static size_t journal_extra(void *user, const gd_event *ev, char *buf, size_t si
 	int exit_status = -1, signo = -1;
 	size_t n;
 
-	if (ev->type == GD_EV_SUCCESS)
+	if (ev->type == GD_EV_SUCCESS) {
 		exit_status = a->o.worker_cmd ? -1 : 0;
-	else if (ev->type == GD_EV_ERROR)
-		cli_parse_status(ev->message, &exit_status, &signo);
+	} else if (ev->type == GD_EV_ERROR) {
+		exit_status = ev->exit.status;
+		signo = ev->exit.signal > 0 ? ev->exit.signal : -1;
+	}
 	b->len = 0;
 	cli_buf_adds(b, "\"exit_status\":");
 	if (exit_status >= 0)
@@ -228,11 +230,16 @@ static int open_results(app *a)
 
 /* ------------------------------------------------------------------ main */
 
-static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg)
+static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg, gd_ui_options *ui)
 {
 	const cli_opts *o = &a->o;
+	const char *shm = getenv("GPUDISPATCH_SHM");
 
-	gd_config_init(cfg);
+	gd_config_init(cfg, sizeof(*cfg));
+	/* GPUDISPATCH_SHM=0: every large task through MPI (a check, or a node
+	 * whose /proc or memfds misbehave) */
+	if (shm && !strcmp(shm, "0"))
+		cfg->shm = 0;
 	if (o->window)
 		cfg->window = o->window;
 	cfg->task_timeout = o->timeout;
@@ -248,15 +255,16 @@ static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg)
 	}
 	if (o->workers_per_gpu)
 		cfg->workers_per_gpu = o->workers_per_gpu;
-	cfg->ui = o->ui;
+	gd_ui_options_init(ui, sizeof(*ui));
+	ui->mode = o->ui;
 	/* the dashboard reads keys from rank 0's standard input: not when the
 	 * tasks come from there */
 	if (!strcmp(o->tasks ? o->tasks : "", "-") &&
-	    (cfg->ui == GD_UI_AUTO || cfg->ui == GD_UI_TUI))
-		cfg->ui = GD_UI_TEXT;
+	    (ui->mode == GD_UI_AUTO || ui->mode == GD_UI_TUI))
+		ui->mode = GD_UI_TEXT;
 	if (o->refresh > 0)
-		cfg->refresh_hz = o->refresh;
-	cfg->monochrome = o->monochrome;
+		ui->refresh_hz = o->refresh;
+	ui->monochrome = o->monochrome;
 	cfg->stop_flag = &stop_flag;
 	cfg->grace_s = o->grace;
 	cfg->journal = o->results;
@@ -295,8 +303,9 @@ static int run(app *a, int rank)
 	int status = 0, rc, exit_code;
 	cli_kv_store kv = {0};
 	gd_config cfg;
-	gd_callbacks cb = {0};
-	gd_stats stats = {0};
+	gd_ui_options ui;
+	gd_callbacks cb = {.size = sizeof(cb)};
+	gd_stats stats = GD_STATS_INIT;
 	struct sigaction sa = {0};
 
 	if (rank == 0 && prepare(a, err, sizeof(err)))
@@ -328,7 +337,7 @@ static int run(app *a, int rank)
 		signal(SIGUSR1, SIG_IGN);
 	}
 
-	fill_config(a, &kv, &cfg);
+	fill_config(a, &kv, &cfg, &ui);
 	if (rank == 0) {
 		cfg.total_hint = count_tasks(a);
 		cfg.skip = skip;
@@ -337,10 +346,11 @@ static int run(app *a, int rank)
 		cfg.journal_extra_user = a;
 	}
 	cb.on_setup_fail = on_setup_fail;
-	a->say_setup_fail = cfg.ui == GD_UI_NONE || cfg.ui == GD_UI_TEXT || !isatty(STDOUT_FILENO);
+	a->say_setup_fail =
+	        ui.mode == GD_UI_NONE || ui.mode == GD_UI_TEXT || !isatty(STDOUT_FILENO);
 	cb.user = a;
 
-	rc = gd_run(MPI_COMM_WORLD, &cli_worker_class, gen, a, &cb, &cfg, &stats);
+	rc = gd_ui_run(MPI_COMM_WORLD, &cli_worker_class, gen, a, &cb, &cfg, &ui, &stats);
 	if (rank != 0) {
 		status = 0; /* rank 0's status is the job's */
 		goto out;
@@ -416,7 +426,7 @@ static int placement(const cli_opts *o)
 	gd_config cfg;
 	int rc;
 
-	gd_config_init(&cfg);
+	gd_config_init(&cfg, sizeof(cfg));
 	cfg.placement = o->placement;
 	if (o->n_gpu_ids) {
 		cfg.gpu_ids = o->gpu_ids;
@@ -424,7 +434,6 @@ static int placement(const cli_opts *o)
 	}
 	if (o->workers_per_gpu)
 		cfg.workers_per_gpu = o->workers_per_gpu;
-	cfg.ui = GD_UI_NONE;
 	rc = gd_placement_report(MPI_COMM_WORLD, &cfg, o->json, stdout);
 	fflush(stdout);
 	if (rc) {

@@ -531,6 +531,8 @@ static int fail_task(cli_prog *p, gd_result *r, int sig, const char *what)
 	prog_stop(p, sig, &status);
 	cli_describe_status(status, st, sizeof(st));
 	log_quote(p, quote, sizeof(quote));
+	if (!sig)
+		cli_result_exit(r, status); /* it died by itself: how is the task's end */
 	if (sig)
 		return gd_result_error(r, "worker program %s; it was restarted%s%s", what,
 		                       quote[0] ? "; stderr: " : "", quote);
