@@ -13,7 +13,10 @@
  */
 #define _GNU_SOURCE
 #include "journal.h"
+#include "ring.h"
 #include "run.h"
+#include "termination.h"
+#include "window.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -44,10 +47,9 @@ typedef struct slot {
 
 typedef struct wk {
 	int state;
-	int stop_sent;  /* STOP went out (the end) */
-	int abort_sent; /* ABORT went out (stop now); may follow a STOP */
-	int *ring;      /* slots held, oldest first */
-	unsigned head, count;
+	int stop_sent;    /* STOP went out (the end) */
+	int abort_sent;   /* ABORT went out (stop now); may follow a STOP */
+	gd__ring held;    /* slots held, oldest first (at most W) */
 	unsigned big;     /* of which past the eager limit */
 	unsigned big_max; /* how many of those it may hold */
 	double last_done;
@@ -66,7 +68,6 @@ typedef struct batch {
 typedef struct disp {
 	MPI_Comm comm;
 	int nw;
-	unsigned W;
 	const gd_config *cfg;
 	const gd_callbacks *cb;
 	gd_generator_fn gen;
@@ -76,39 +77,30 @@ typedef struct disp {
 	slot *slots;
 	int nslots;
 	int free_head;
-	int *rq; /* re-queued slots, FIFO */
-	int rq_head, rq_count;
+	gd__ring rq; /* re-queued slots */
 	wk *w;
 	batch *batches; /* buffers made on first use */
 	int nbatches;
 	int *bfree; /* free batch buffers (made), a stack */
 	int nbfree;
-	int nalloc; /* batches[0 .. nalloc) have their buffer */
-	int *bfly;  /* batches being sent, oldest first */
-	int fly_head, fly_count;
-	int big_full; /* workers holding as many large tasks as they may */
-	int *sfly;    /* slots sent on their own (large tasks) not known done, FIFO */
-	int sfly_head, sfly_count;
-	double now;        /* the clock, read once per loop */
-	double avg_task_s; /* running mean of the tasks' run time */
-	uint64_t timed;    /* results that went into it */
-	unsigned eff;      /* tasks a worker may hold now (credit_window()) */
+	int nalloc;    /* batches[0 .. nalloc) have their buffer */
+	gd__ring bfly; /* batches being sent, oldest first */
+	int big_full;  /* workers holding as many large tasks as they may */
+	gd__ring sfly; /* slots sent on their own (large tasks) not known done */
+	double now;    /* the clock, read once per loop */
+	gd__window win;
 
 	int gen_done;
 	int gen_err;
 	uint64_t next_id;
-	int stopping; /* 0, 1 = drain, 2 = now */
-	double stop_at;
+	gd__term term;
 	int live;    /* workers READY */
 	int pending; /* workers INIT */
 	int gone;
 	uint64_t inflight;
-	int starved; /* a worker with credit found no free slot */
-	int *hungry; /* workers that may have a free credit, FIFO */
+	int starved;     /* a worker with credit found no free slot */
+	gd__ring hungry; /* workers that may have a free credit */
 	char *in_hungry;
-	int hg_head, hg_count;
-	int stops_sent;
-	double stops_at; /* when they went out */
 	int cpu_note_shown;
 	int drops_ok;     /* large tasks may go through drops (cfg->shm) */
 	double next_tick; /* when on_tick is due */
@@ -138,15 +130,15 @@ static void update_row(disp *d, int i)
 	gd_worker_stats *row = &d->st->workers[i];
 	wk *w = &d->w[i];
 
-	row->in_flight = w->count;
-	if (w->count) {
-		slot *s = &d->slots[w->ring[w->head]];
+	row->in_flight = w->held.count;
+	if (w->held.count) {
+		slot *s = &d->slots[gd__ring_at(&w->held, 0)];
 
 		row->current_task = s->task_id;
 		row->current_since = GD__MAX(s->dispatched_at, w->last_done);
 	}
 	if (w->state == W_READY)
-		row->state = w->count ? GD_WS_BUSY : GD_WS_IDLE;
+		row->state = w->held.count ? GD_WS_BUSY : GD_WS_IDLE;
 }
 
 static void set_state(disp *d, int i, int state)
@@ -177,49 +169,10 @@ static void set_state(disp *d, int i, int state)
  * when its executor reports, always has the next one to hand over. */
 #define BIG_MAX 2u
 
-/* After STOP, how long rank 0 looks for BYEs often, and how often. */
-#define STOP_WATCH_S 20e-3
-#define STOP_POLL_S  20e-6
-
-/*
- * How many tasks a worker may hold: W at most, fewer where more would only
- * unbalance the run.  A task queued behind the running one hides the round
- * trip of a result (1-2 ms on a busy node); tasks queued beyond what that
- * needs make nothing faster, but at the end of a run some workers still
- * have them to run while others have nothing left: with W = 4 and tasks of
- * an hour, up to three hours.  So:
- *   - one each until a first result says how long tasks take: a run of a
- *     few long tasks starts them on every worker, not W on the first one
- *     that is ready;
- *   - one for tasks of LONG_TASK_S or more: the round trip (about 2 ms) costs them
- *     0.2 % at most, and no task waits behind another while a worker is free;
- *   - else the running one and enough to cover REFILL_S of work;
- *   - one when the tasks left (by cfg->total_hint) are no more than the
- *     workers: the last ones go to workers that are free.
- */
-#define LONG_TASK_S 1.0
-#define REFILL_S    10e-3
-
-static void update_window(disp *d)
-{
-	double q;
-
-	if (!d->timed || d->avg_task_s >= LONG_TASK_S) {
-		d->eff = 1;
-		return;
-	}
-	q = d->avg_task_s > 0 ? REFILL_S / d->avg_task_s : d->W;
-	d->eff = q >= d->W - 1 ? d->W : 1 + (unsigned)ceil(q);
-}
-
+/* Credits per worker now (window.h). */
 static unsigned credit_window(const disp *d)
 {
-	uint64_t hint = d->cfg->total_hint;
-
-	/* a hint the generator has gone past is wrong: ignore it */
-	if (hint && d->next_id <= hint && hint - d->next_id <= (uint64_t)d->live)
-		return 1;
-	return d->eff;
+	return gd__window_credit(&d->win, d->cfg->total_hint, d->next_id, d->live);
 }
 
 /* Worker i may take another task (a credit, and room for a large one). */
@@ -227,7 +180,7 @@ static int has_credit(const disp *d, int i)
 {
 	const wk *w = &d->w[i];
 
-	return w->count < credit_window(d) && w->big < w->big_max;
+	return w->held.count < credit_window(d) && w->big < w->big_max;
 }
 
 /* What goes out for a slot: its TASK_DROP record, or the task itself. */
@@ -386,14 +339,12 @@ static void mark_hungry(disp *d, int i)
 	if (d->in_hungry[i] || d->w[i].state != W_READY || !has_credit(d, i))
 		return;
 	d->in_hungry[i] = 1;
-	d->hungry[(d->hg_head + d->hg_count) % d->nw] = i;
-	d->hg_count++;
+	gd__ring_push(&d->hungry, i);
 }
 
 static void requeue(disp *d, int si)
 {
-	d->rq[(d->rq_head + d->rq_count) % d->nslots] = si;
-	d->rq_count++;
+	gd__ring_push(&d->rq, si);
 	d->slots[si].worker = -1;
 	/* rare (retries, a retired worker): any worker with a credit may take it */
 	for (int i = 0; i < d->nw; i++)
@@ -404,19 +355,9 @@ static void requeue(disp *d, int si)
  * last ran, unless no other worker is left.  \return -1 if none. */
 static int take_requeued(disp *d, int i)
 {
-	for (int k = 0; k < d->rq_count; k++) {
-		int pos = (d->rq_head + k) % d->nslots, si = d->rq[pos];
-
-		if (d->slots[si].last_worker == i && d->live > 1)
-			continue;
-		/* close the gap, keeping FIFO order */
-		for (int j = k; j > 0; j--)
-			d->rq[(d->rq_head + j) % d->nslots] =
-			        d->rq[(d->rq_head + j - 1) % d->nslots];
-		d->rq_head = (d->rq_head + 1) % d->nslots;
-		d->rq_count--;
-		return si;
-	}
+	for (unsigned k = 0; k < d->rq.count; k++)
+		if (d->slots[gd__ring_at(&d->rq, k)].last_worker != i || d->live <= 1)
+			return gd__ring_take(&d->rq, k); /* FIFO order kept */
 	return -1;
 }
 
@@ -501,14 +442,15 @@ static int generate(disp *d)
 static batch *get_batch(disp *d)
 {
 	if (!d->nbfree) {
-		while (d->fly_count) {
-			int b = d->bfly[d->fly_head], flag = 0;
+		while (d->bfly.count) {
+			int b = gd__ring_at(&d->bfly, 0), flag = 0;
 
-			MPI_Test(&d->batches[b].req, &flag, MPI_STATUS_IGNORE);
+			if (gd__mpi(MPI_Test(&d->batches[b].req, &flag, MPI_STATUS_IGNORE),
+			            "MPI_Test"))
+				return NULL;
 			if (!flag)
 				break;
-			d->fly_head = (d->fly_head + 1) % d->nbatches;
-			d->fly_count--;
+			gd__ring_pop(&d->bfly);
 			d->bfree[d->nbfree++] = b;
 		}
 	}
@@ -526,14 +468,14 @@ static batch *get_batch(disp *d)
 
 static int send_one(disp *d, int i, slot *s)
 {
-	if (MPI_Isend(slot_wire(s), (int)slot_wire_len(s), MPI_BYTE, i + 1, GD__TAG, d->comm,
-	              &s->req) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Isend(slot_wire(s), (int)slot_wire_len(s), MPI_BYTE, i + 1, GD__TAG,
+	                      d->comm, &s->req),
+	            "MPI_Isend"))
 		return GD_EMPI;
 	if (slot_wire_len(s) > GD_BATCH_BYTES && !s->in_sfly) {
 		/* past the eager limit, the bytes move only while both sides
 		 * call MPI (without single-copy transports): see sends_moving() */
-		d->sfly[(d->sfly_head + d->sfly_count) % d->nslots] = (int)(s - d->slots);
-		d->sfly_count++;
+		gd__ring_push(&d->sfly, (int)(s - d->slots));
 		s->in_sfly = 1;
 	}
 	return 0;
@@ -546,17 +488,19 @@ static int send_one(disp *d, int i, slot *s)
  * at the first one still moving. */
 static int sends_moving(disp *d)
 {
-	while (d->sfly_count) {
-		slot *s = &d->slots[d->sfly[d->sfly_head]];
+	while (d->sfly.count) {
+		slot *s = &d->slots[gd__ring_at(&d->sfly, 0)];
 		int flag = 1;
 
-		if (s->req != MPI_REQUEST_NULL)
-			MPI_Test(&s->req, &flag, MPI_STATUS_IGNORE);
+		if (s->req != MPI_REQUEST_NULL &&
+		    gd__mpi(MPI_Test(&s->req, &flag, MPI_STATUS_IGNORE), "MPI_Test")) {
+			d->rc = d->rc ? d->rc : GD_EMPI;
+			return 0;
+		}
 		if (!flag)
 			return 1;
 		s->in_sfly = 0;
-		d->sfly_head = (d->sfly_head + 1) % d->nslots;
-		d->sfly_count--;
+		gd__ring_pop(&d->sfly);
 	}
 	return 0;
 }
@@ -588,10 +532,10 @@ static int send_tasks(disp *d, int i, const int *sel, int n)
 			memcpy(bt->p + off, slot_wire(t), slot_wire_len(t));
 			off += slot_wire_len(t);
 		}
-		if (MPI_Isend(bt->p, (int)off, MPI_BYTE, i + 1, GD__TAG, d->comm, &bt->req) !=
-		    MPI_SUCCESS)
+		if (gd__mpi(MPI_Isend(bt->p, (int)off, MPI_BYTE, i + 1, GD__TAG, d->comm, &bt->req),
+		            "MPI_Isend"))
 			return GD_EMPI;
-		d->bfly[(d->fly_head + d->fly_count++) % d->nbatches] = (int)(bt - d->batches);
+		gd__ring_push(&d->bfly, (int)(bt - d->batches));
 		k = j;
 	}
 	return 0;
@@ -626,8 +570,7 @@ static int fill_worker(disp *d, int i)
 			drop_put(d, i, si, &r);
 		s->worker = i;
 		s->dispatched_at = d->now;
-		w->ring[(w->head + w->count) % d->W] = si;
-		w->count++;
+		gd__ring_push(&w->held, si);
 		if (BIG(s) && ++w->big == w->big_max)
 			d->big_full++;
 		d->inflight++;
@@ -652,15 +595,13 @@ static int fill_worker(disp *d, int i)
  * the next re-queued task, brings it back. */
 static int dispatch(disp *d)
 {
-	int total = 0, n = d->hg_count;
+	int total = 0, n = (int)d->hungry.count;
 
-	if (d->stopping)
+	if (d->term.level)
 		return 0;
 	while (n-- > 0) {
-		int i = d->hungry[d->hg_head], rc;
+		int i = gd__ring_pop(&d->hungry), rc;
 
-		d->hg_head = (d->hg_head + 1) % d->nw;
-		d->hg_count--;
 		d->in_hungry[i] = 0;
 		if (d->w[i].state != W_READY || !has_credit(d, i))
 			continue;
@@ -679,7 +620,7 @@ static void send_ctl(disp *d, int i, uint8_t type)
 
 	gd__rec_put_hdr(hdr, &r);
 	/* a blocking send of 28 bytes: eager, the worker need not be waiting */
-	if (MPI_Send(hdr, GD_REC_HDR, MPI_BYTE, i + 1, GD__TAG, d->comm) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Send(hdr, GD_REC_HDR, MPI_BYTE, i + 1, GD__TAG, d->comm), "MPI_Send"))
 		d->rc = d->rc ? d->rc : GD_EMPI;
 	if (type == GD_REC_ABORT)
 		d->w[i].abort_sent = 1;
@@ -696,19 +637,15 @@ static int pop_task(disp *d, int i, uint64_t task_id, int *si_out)
 	wk *w = &d->w[i];
 	unsigned k;
 
-	for (k = 0; k < w->count; k++)
-		if (d->slots[w->ring[(w->head + k) % d->W]].task_id == task_id)
+	for (k = 0; k < w->held.count; k++)
+		if (d->slots[gd__ring_at(&w->held, k)].task_id == task_id)
 			break;
-	if (k == w->count) {
+	if (k == w->held.count) {
 		snprintf(d->err, sizeof(d->err), "a result for task %llu, which it does not hold",
 		         (unsigned long long)task_id);
 		return GD_EPROTO;
 	}
-	*si_out = w->ring[(w->head + k) % d->W];
-	for (; k > 0; k--) /* close the gap from the front: the oldest stay in order */
-		w->ring[(w->head + k) % d->W] = w->ring[(w->head + k - 1) % d->W];
-	w->head = (w->head + 1) % d->W;
-	w->count--;
+	*si_out = gd__ring_take(&w->held, k); /* the oldest stay in order */
 	drop_release(d, i, *si_out);
 	d->inflight--;
 	w->last_done = d->now;
@@ -731,15 +668,13 @@ static void take_back(disp *d, int i)
 {
 	wk *w = &d->w[i];
 
-	while (w->count) {
-		int si = w->ring[w->head];
+	while (w->held.count) {
+		int si = gd__ring_pop(&w->held);
 
-		w->head = (w->head + 1) % d->W;
-		w->count--;
 		drop_release(d, i, si);
 		d->inflight--;
 		d->slots[si].last_worker = i; /* run it elsewhere; NOT_DONE names i */
-		if (d->stopping)
+		if (d->term.level)
 			abandon(d, si, i);
 		else
 			requeue(d, si);
@@ -786,10 +721,7 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 
 	ev.elapsed_s = (double)r->aux * 1e-6;
 	row->busy_s += ev.elapsed_s;
-	/* the first result starts the mean; the window follows it every 16 */
-	d->avg_task_s += (d->timed ? 0.05 : 1.0) * (ev.elapsed_s - d->avg_task_s);
-	if (d->timed++ % 16 == 0)
-		update_window(d);
+	gd__window_result(&d->win, ev.elapsed_s);
 	if (r->type == GD_REC_SUCCESS) {
 		row->completed++;
 		d->st->completed++;
@@ -806,7 +738,7 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 	uint32_t text_len;
 	gd__exit_get(r, &ev.exit, &text, &text_len); /* checked by on_record() */
 	snprintf(msg, sizeof(msg), "%.*s", (int)GD__MIN(text_len, 4095u), (const char *)text);
-	if (s->attempt <= d->cfg->retries && !d->stopping) {
+	if (s->attempt <= d->cfg->retries && !d->term.level) {
 		add_hist(s, s->attempt, i, msg);
 		d->st->retried++;
 		ev.type = GD_EV_RETRY;
@@ -974,19 +906,25 @@ static int receive(disp *d)
 	MPI_Status st;
 	int flag = 0, count = 0, i, rc;
 
-	if (MPI_Improbe(MPI_ANY_SOURCE, GD__TAG, d->comm, &flag, &msg, &st) != MPI_SUCCESS) {
+	if (gd__mpi(MPI_Improbe(MPI_ANY_SOURCE, GD__TAG, d->comm, &flag, &msg, &st),
+	            "MPI_Improbe")) {
 		d->rc = GD_EMPI;
 		return 0;
 	}
 	if (!flag)
 		return 0;
-	MPI_Get_count(&st, MPI_BYTE, &count);
-	if (gd__bytes_reserve(&d->rbuf, (size_t)count + 1)) {
+	if (gd__mpi(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count")) {
+		d->rc = GD_EMPI;
+		count = 0;
+	} else if (gd__bytes_reserve(&d->rbuf, (size_t)count + 1)) {
 		d->rc = GD_ENOMEM;
-		MPI_Mrecv(NULL, 0, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-		return 1;
+		count = 0;
 	}
-	MPI_Mrecv(d->rbuf.p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+	if (gd__mpi(MPI_Mrecv(count ? d->rbuf.p : NULL, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE),
+	            "MPI_Mrecv"))
+		d->rc = GD_EMPI;
+	if (d->rc)
+		return 1; /* the run stops: the message is dropped */
 	i = st.MPI_SOURCE - 1;
 	d->now = gd_now();
 	d->st->elapsed_s = d->now - d->st->start_time;
@@ -1022,22 +960,19 @@ static int poll_stop(disp *d)
 	return s;
 }
 
+/* Raise the stop level (termination.h) and do what the new one means. */
 static void begin_stop(disp *d, int how)
 {
-	if (how <= d->stopping)
+	if (how <= d->term.level)
 		return;
-	if (!d->stopping)
-		d->stop_at = gd_now();
-	d->stopping = how;
+	gd__term_raise(&d->term, how, gd_now());
 	/* nothing more runs: what waits for a retry is not done */
-	while (d->rq_count) {
-		int si = d->rq[d->rq_head];
+	while (d->rq.count) {
+		int si = gd__ring_pop(&d->rq);
 
-		d->rq_head = (d->rq_head + 1) % d->nslots;
-		d->rq_count--;
 		abandon(d, si, d->slots[si].last_worker);
 	}
-	if (how == 2) {
+	if (how == GD_STOP_NOW) {
 		/* also to workers told to STOP: a hung cleanup() is cut short */
 		for (int i = 0; i < d->nw; i++)
 			if (d->w[i].state != W_GONE && !d->w[i].abort_sent)
@@ -1049,13 +984,17 @@ static void begin_stop(disp *d, int how)
  * was made in a state teardown() can free. */
 static int setup(disp *d)
 {
-	d->nslots = d->nw * (int)d->W;
+	int rings;
+
+	d->nslots = d->nw * (int)d->win.W;
 	d->slots = calloc((size_t)d->nslots, sizeof(*d->slots));
-	d->rq = calloc((size_t)d->nslots, sizeof(*d->rq));
 	d->w = calloc((size_t)d->nw, sizeof(*d->w));
 	d->nbatches = d->nslots;
 	d->batches = calloc((size_t)d->nbatches, sizeof(*d->batches));
-	d->hungry = calloc((size_t)d->nw, sizeof(*d->hungry));
+	rings = gd__ring_init(&d->rq, (unsigned)d->nslots) |
+	        gd__ring_init(&d->hungry, (unsigned)d->nw) |
+	        gd__ring_init(&d->bfly, (unsigned)d->nbatches) |
+	        gd__ring_init(&d->sfly, (unsigned)d->nslots);
 	d->in_hungry = calloc((size_t)d->nw, 1);
 	d->st->workers = calloc((size_t)d->nw, sizeof(*d->st->workers));
 	/* what teardown() looks at, first: it waits on requests, closes fds */
@@ -1072,13 +1011,11 @@ static int setup(disp *d)
 			d->w[i].drop_fd[k] = -1;
 			d->w[i].drop_slot[k] = -1;
 		}
-	if (!d->slots || !d->rq || !d->w || !d->batches || !d->st->workers || !d->hungry ||
-	    !d->in_hungry)
+	if (!d->slots || rings || !d->w || !d->batches || !d->st->workers || !d->in_hungry)
 		return GD_ENOMEM;
 	d->free_head = 0;
 	for (int i = 0; i < d->nw; i++) {
-		d->w[i].ring = calloc(d->W, sizeof(int));
-		if (!d->w[i].ring)
+		if (gd__ring_init(&d->w[i].held, d->win.W))
 			return GD_ENOMEM;
 		d->w[i].big_max = BIG_MAX;
 		gd_worker_stats *row = &d->st->workers[i];
@@ -1088,9 +1025,7 @@ static int setup(disp *d)
 		row->state = GD_WS_INIT;
 	}
 	d->bfree = calloc((size_t)d->nbatches, sizeof(int));
-	d->bfly = calloc((size_t)d->nbatches, sizeof(int));
-	d->sfly = calloc((size_t)d->nslots, sizeof(int));
-	if (!d->bfree || !d->bfly || !d->sfly)
+	if (!d->bfree)
 		return GD_ENOMEM;
 	d->st->n_workers = d->nw;
 	d->pending = d->nw;
@@ -1110,7 +1045,7 @@ static void teardown(disp *d)
 		free(d->batches[i].p);
 	}
 	for (int i = 0; d->w && i < d->nw; i++) {
-		free(d->w[i].ring);
+		gd__ring_free(&d->w[i].held);
 		for (unsigned k = 0; k < GD_DROPS; k++) {
 			if (d->w[i].drop_map[k])
 				munmap(d->w[i].drop_map[k], d->w[i].drop_cap[k]);
@@ -1119,13 +1054,13 @@ static void teardown(disp *d)
 		}
 	}
 	free(d->slots);
-	free(d->rq);
+	gd__ring_free(&d->rq);
 	free(d->w);
 	free(d->batches);
 	free(d->bfree);
-	free(d->bfly);
-	free(d->sfly);
-	free(d->hungry);
+	gd__ring_free(&d->bfly);
+	gd__ring_free(&d->sfly);
+	gd__ring_free(&d->hungry);
 	free(d->in_hungry);
 	gd__bytes_free(&d->rbuf);
 }
@@ -1176,17 +1111,11 @@ static void leave_all(disp *d)
 int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_callbacks *cb,
                  const gd_config *cfg, gd_stats *st)
 {
-	disp d = {.comm = comm,
-	          .cfg = cfg,
-	          .cb = cb,
-	          .gen = gen,
-	          .gen_state = gen_state,
-	          .st = st,
-	          .W = cfg->window,
-	          .eff = 1};
+	disp d = {.comm = comm, .cfg = cfg, .cb = cb, .gen = gen, .gen_state = gen_state, .st = st};
 	unsigned idle = 0;
 	int size, rc;
 
+	gd__window_init(&d.win, cfg->window);
 	MPI_Comm_size(comm, &size);
 	d.nw = size - 1;
 	/* cfg->shm = 0: every large task through MPI (a check, or a node
@@ -1200,7 +1129,7 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	rc = setup(&d);
 	if (rc) {
 		gd__logf(&d.log, GD_LOG_ERROR, "out of memory for %d workers x window %u", d.nw,
-		         d.W);
+		         d.win.W);
 		leave_all(&d);
 		d.rc = rc;
 		d.gone = d.nw; /* the loop has nothing to do */
@@ -1220,13 +1149,13 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 		d.rc = rc;
 	}
 	while (d.gone < d.nw) {
-		int work = 0, s;
+		int work = 0, want;
 
 		d.now = gd_now();
-		if (!d.rc && (s = poll_stop(&d)) > 0)
-			begin_stop(&d, s);
-		if (d.stopping == 1 && cfg->grace_s > 0 && d.now - d.stop_at > cfg->grace_s)
-			begin_stop(&d, 2);
+		/* a stop asked for, or the grace after a drain passed */
+		want = gd__term_want(&d.term, d.rc ? 0 : poll_stop(&d), 0, d.now, cfg->grace_s);
+		if (!d.rc && want > d.term.level)
+			begin_stop(&d, want);
 		if (!d.rc) { /* after a generator error too: re-queued tasks still run */
 			rc = dispatch(&d);
 			if (rc < 0)
@@ -1234,18 +1163,19 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			work += rc > 0;
 		}
 		work += receive(&d);
-		if (d.rc && !d.stopping)
-			begin_stop(&d, 2);
-		/* the end: nothing left to hand out and nothing out, or nobody
-		 * left to run anything */
-		int more = !d.stopping && (d.rq_count || (!d.gen_done && !d.gen_err));
-		if (!d.stops_sent &&
-		    ((!more && d.inflight == 0) || (d.live == 0 && d.pending == 0))) {
+		if (d.rc && !d.term.level)
+			begin_stop(&d, gd__term_want(&d.term, 0, 1, d.now, cfg->grace_s));
+		gd__term_view tv = {.requeued = d.rq.count,
+		                    .gen_done = d.gen_done,
+		                    .gen_err = d.gen_err,
+		                    .inflight = d.inflight,
+		                    .live = d.live,
+		                    .pending = d.pending};
+		if (gd__term_end_due(&d.term, &tv)) {
 			for (int i = 0; i < d.nw; i++)
 				if (d.w[i].state != W_GONE && !d.w[i].stop_sent)
 					send_ctl(&d, i, GD_REC_STOP);
-			d.stops_sent = 1;
-			d.stops_at = d.now;
+			gd__term_ended(&d.term, d.now);
 			work = 1;
 		}
 		if (d.j && gd__journal_flush(d.j, 0) && !d.rc)
@@ -1256,49 +1186,40 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			st->elapsed_s = d.now - st->start_time;
 			cb->on_tick(cb->user, st);
 		}
-		if (work)
+		if (work) {
 			idle = 0;
-		else if (d.sfly_count && sends_moving(&d))
-			/* a large task is on its way: poll for a few ms before
-			 * sleeping (its worker may hold it back on purpose) */
-			gd__backoff(&idle, 2000, 0);
-		else if (d.inflight && d.inflight == (uint64_t)d.live * credit_window(&d))
-			/* every credit is out: nothing to do before a result, which
-			 * with tasks this long is not due for a while */
-			gd__backoff(&idle, 200, 0.25 * credit_window(&d) * d.avg_task_s);
-		else if (d.inflight && d.big_full)
-			/* a worker at its large-task limit may hold only one task
-			 * besides the running one: the next is due within about one
-			 * task's run, so sleep a quarter of that, not the growing
-			 * back-off (up to 1 ms), which could leave it idle */
-			gd__backoff(&idle, 200, 0.25 * d.avg_task_s);
-		else if (d.stops_sent && d.now - d.stops_at < STOP_WATCH_S)
-			/* the workers clean up and say BYE within a few ms:
-			 * look every STOP_POLL_S rather than sleep up to 1 ms */
-			gd__backoff(&idle, 200, STOP_POLL_S);
-		else
-			gd__backoff(&idle, 200, 0);
+			continue;
+		}
+		unsigned credit = credit_window(&d), spins;
+		double hint;
+		gd__idle_view iv = {
+		        .large_moving = d.sfly.count && sends_moving(&d),
+		        .all_out = d.inflight == (uint64_t)d.live * credit,
+		        .big_full = d.big_full,
+		        .inflight = d.inflight,
+		        .since_stops = d.term.stops_sent ? d.now - d.term.stops_at : -1,
+		        .credit = credit,
+		};
+		gd__window_nap(&d.win, &iv, &spins, &hint);
+		gd__backoff(&idle, spins, hint);
 	}
 	/* tasks still waiting for a retry when nobody was left to run them */
-	while (d.rq_count) {
-		int si = d.rq[d.rq_head];
+	while (d.rq.count) {
+		int si = gd__ring_pop(&d.rq);
 
-		d.rq_head = (d.rq_head + 1) % d.nslots;
-		d.rq_count--;
 		abandon(&d, si, d.slots[si].last_worker);
 	}
 	st->elapsed_s = gd_now() - st->start_time;
 	if (d.j && gd__journal_close(d.j) && !d.rc)
 		d.rc = GD_EJOURNAL;
-	rc = d.rc;
-	if (!rc && d.gen_err)
-		rc = d.gen_err; /* GD_EGENERATOR, or the journal's / skip hook's code */
-	if (!rc && d.live == 0 && st->n_setup_failed == d.nw && (!d.gen_done || st->not_done))
-		rc = GD_EALLSETUP;
-	if (!rc && (d.stopping || st->not_done))
-		rc = (d.gen_done && !st->not_done) ? 0 : GD_EINTR;
-	if (!rc && !d.gen_done)
-		rc = GD_EALLSETUP; /* every worker left before the generator ended */
+	gd__term_outcome out = {.rc = d.rc,
+	                        .gen_done = d.gen_done,
+	                        .gen_err = d.gen_err,
+	                        .live = d.live,
+	                        .n_setup_failed = st->n_setup_failed,
+	                        .nw = d.nw,
+	                        .not_done = st->not_done};
+	rc = gd__term_result(&d.term, &out);
 	teardown(&d);
 	return rc;
 }

@@ -1,8 +1,12 @@
-# The core: wire format and journal unit tests, and the MPI scenarios, one
+# The core: wire format, journal, window, termination and ring unit tests, and the MPI scenarios, one
 # executable per feature (tests/mpi_FEATURE.c, each with a table of named
 # scenarios) sharing the test worker and helpers of tests/mpi_common.c.
 gd_add_unit_test(test_wire ${CMAKE_CURRENT_SOURCE_DIR}/test_wire.c)
 gd_add_unit_test(test_journal ${CMAKE_CURRENT_SOURCE_DIR}/test_journal.c)
+# the dispatcher's policies, without MPI
+gd_add_unit_test(test_window ${CMAKE_CURRENT_SOURCE_DIR}/test_window.c)
+gd_add_unit_test(test_termination ${CMAKE_CURRENT_SOURCE_DIR}/test_termination.c)
+gd_add_unit_test(test_ring ${CMAKE_CURRENT_SOURCE_DIR}/test_ring.c)
 
 add_library(mpi_common STATIC ${CMAKE_CURRENT_SOURCE_DIR}/mpi_common.c)
 target_include_directories(mpi_common PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})

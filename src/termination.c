@@ -1,0 +1,57 @@
+/* How a run ends: see termination.h. */
+#include "termination.h"
+
+#include "gpudispatch.h"
+
+int gd__term_want(const gd__term *t, int requested, int failed, double now, double grace_s)
+{
+	int level = t->level;
+
+	if (failed)
+		return GD_STOP_NOW;
+	if (requested > level)
+		level = requested > GD_STOP_NOW ? GD_STOP_NOW : requested;
+	if (level == GD_STOP_DRAIN && t->level == GD_STOP_DRAIN && grace_s > 0 &&
+	    now - t->stop_at > grace_s)
+		level = GD_STOP_NOW;
+	return level;
+}
+
+void gd__term_raise(gd__term *t, int level, double now)
+{
+	if (level <= t->level)
+		return;
+	if (t->level == GD_STOP_NONE)
+		t->stop_at = now;
+	t->level = level;
+}
+
+int gd__term_end_due(const gd__term *t, const gd__term_view *v)
+{
+	int more = t->level == GD_STOP_NONE && (v->requeued || (!v->gen_done && !v->gen_err));
+
+	if (t->stops_sent)
+		return 0;
+	return (!more && v->inflight == 0) || (v->live == 0 && v->pending == 0);
+}
+
+void gd__term_ended(gd__term *t, double now)
+{
+	t->stops_sent = 1;
+	t->stops_at = now;
+}
+
+int gd__term_result(const gd__term *t, const gd__term_outcome *o)
+{
+	if (o->rc)
+		return o->rc;
+	if (o->gen_err)
+		return o->gen_err;
+	if (o->live == 0 && o->n_setup_failed == o->nw && (!o->gen_done || o->not_done))
+		return GD_EALLSETUP;
+	if (t->level != GD_STOP_NONE || o->not_done)
+		return o->gen_done && !o->not_done ? 0 : GD_EINTR;
+	if (!o->gen_done)
+		return GD_EALLSETUP; /* every worker left before the generator ended */
+	return 0;
+}

@@ -1,0 +1,122 @@
+/*
+ * Unit tests of how a run ends (src/termination.c): the stop levels, the
+ * grace period, when STOP goes out and what gd_run() returns, without MPI.
+ */
+#include <CUnit/Basic.h>
+
+#include "gpudispatch.h"
+#include "termination.h"
+
+static void test_levels_only_rise(void)
+{
+	gd__term t = {0};
+
+	CU_ASSERT_EQUAL(gd__term_want(&t, GD_STOP_NONE, 0, 1.0, 0), GD_STOP_NONE);
+	CU_ASSERT_EQUAL(gd__term_want(&t, GD_STOP_DRAIN, 0, 1.0, 0), GD_STOP_DRAIN);
+	gd__term_raise(&t, GD_STOP_DRAIN, 1.0);
+	CU_ASSERT_EQUAL(t.stop_at, 1.0);
+	/* asking less changes nothing; a value past NOW is NOW */
+	CU_ASSERT_EQUAL(gd__term_want(&t, GD_STOP_NONE, 0, 2.0, 0), GD_STOP_DRAIN);
+	CU_ASSERT_EQUAL(gd__term_want(&t, 7, 0, 2.0, 0), GD_STOP_NOW);
+	gd__term_raise(&t, GD_STOP_NOW, 3.0);
+	CU_ASSERT_EQUAL(t.stop_at, 1.0); /* when the stop began */
+	gd__term_raise(&t, GD_STOP_DRAIN, 4.0);
+	CU_ASSERT_EQUAL(t.level, GD_STOP_NOW);
+}
+
+static void test_error_stops_now(void)
+{
+	gd__term t = {0};
+
+	CU_ASSERT_EQUAL(gd__term_want(&t, GD_STOP_NONE, 1, 0, 0), GD_STOP_NOW);
+}
+
+static void test_grace(void)
+{
+	gd__term t = {0};
+
+	gd__term_raise(&t, GD_STOP_DRAIN, 10.0);
+	CU_ASSERT_EQUAL(gd__term_want(&t, 0, 0, 14.0, 5.0), GD_STOP_DRAIN);
+	CU_ASSERT_EQUAL(gd__term_want(&t, 0, 0, 15.5, 5.0), GD_STOP_NOW);
+	CU_ASSERT_EQUAL(gd__term_want(&t, 0, 0, 1e9, 0), GD_STOP_DRAIN); /* 0: no limit */
+}
+
+static void test_end_due(void)
+{
+	gd__term t = {0};
+	gd__term_view v = {.live = 2, .inflight = 3};
+
+	CU_ASSERT_FALSE(gd__term_end_due(&t, &v)); /* the generator has more */
+	v.gen_done = 1;
+	CU_ASSERT_FALSE(gd__term_end_due(&t, &v)); /* tasks out */
+	v.inflight = 0;
+	v.requeued = 1;
+	CU_ASSERT_FALSE(gd__term_end_due(&t, &v)); /* a retry waits */
+	v.requeued = 0;
+	CU_ASSERT_TRUE(gd__term_end_due(&t, &v));
+	gd__term_ended(&t, 5.0);
+	CU_ASSERT_FALSE(gd__term_end_due(&t, &v)); /* once */
+
+	/* a drain: what the generator has left does not count */
+	gd__term d = {0};
+	gd__term_view w = {.live = 1, .requeued = 2};
+	gd__term_raise(&d, GD_STOP_DRAIN, 1.0);
+	CU_ASSERT_TRUE(gd__term_end_due(&d, &w));
+
+	/* nobody left to run anything */
+	gd__term n = {0};
+	gd__term_view x = {.live = 0, .pending = 0, .inflight = 0};
+	CU_ASSERT_TRUE(gd__term_end_due(&n, &x));
+	x.pending = 1; /* one still in setup: wait for it */
+	CU_ASSERT_FALSE(gd__term_end_due(&n, &x));
+}
+
+static void test_result(void)
+{
+	gd__term t = {0}, stopped = {.level = GD_STOP_DRAIN};
+	gd__term_outcome ok = {.gen_done = 1, .live = 2, .nw = 2};
+	gd__term_outcome o;
+
+	CU_ASSERT_EQUAL(gd__term_result(&t, &ok), 0);
+	o = ok, o.rc = GD_EMPI;
+	CU_ASSERT_EQUAL(gd__term_result(&t, &o), GD_EMPI); /* the loop's error first */
+	o = ok, o.gen_err = GD_EGENERATOR;
+	CU_ASSERT_EQUAL(gd__term_result(&t, &o), GD_EGENERATOR);
+	o = ok, o.gen_err = GD_EDIGEST; /* the journal's own code stands */
+	CU_ASSERT_EQUAL(gd__term_result(&t, &o), GD_EDIGEST);
+	/* every worker retired with work left */
+	o = (gd__term_outcome){.gen_done = 0, .live = 0, .n_setup_failed = 2, .nw = 2};
+	CU_ASSERT_EQUAL(gd__term_result(&t, &o), GD_EALLSETUP);
+	/* every worker retired, but after the last task: done */
+	o = (gd__term_outcome){.gen_done = 1, .live = 0, .n_setup_failed = 2, .nw = 2};
+	CU_ASSERT_EQUAL(gd__term_result(&t, &o), 0);
+	/* a stop that left tasks undone, or the generator unfinished */
+	o = ok, o.not_done = 1;
+	CU_ASSERT_EQUAL(gd__term_result(&stopped, &o), GD_EINTR);
+	o = ok, o.gen_done = 0;
+	CU_ASSERT_EQUAL(gd__term_result(&stopped, &o), GD_EINTR);
+	/* a stop after the last task: nothing lost */
+	CU_ASSERT_EQUAL(gd__term_result(&stopped, &ok), 0);
+	/* workers gone (BYE) before the generator ended, no stop */
+	o = ok, o.gen_done = 0, o.live = 0;
+	CU_ASSERT_EQUAL(gd__term_result(&t, &o), GD_EALLSETUP);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("termination", NULL, NULL);
+	CU_add_test(s, "levels only rise", test_levels_only_rise);
+	CU_add_test(s, "an error stops now", test_error_stops_now);
+	CU_add_test(s, "grace after a drain", test_grace);
+	CU_add_test(s, "when STOP goes out", test_end_due);
+	CU_add_test(s, "what gd_run returns", test_result);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+}
