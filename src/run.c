@@ -191,8 +191,12 @@ int gd_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void 
 	 * every rank agrees on a bad size in check_all() */
 	int bad = gd__stats_check(stats) || (cfg && gd__config_take(cfg, &c)) ||
 	          (cb && gd__callbacks_take(cb, &b));
-	if (stats)
-		gd_stats_free(stats);
+	if (stats && !bad) {
+		/* filled on every rank, whatever it held (it is not ours to free) */
+		size_t size = stats->size;
+		memset(stats, 0, size < sizeof(*stats) ? size : sizeof(*stats));
+		stats->size = size;
+	}
 	rc = check_all(comm, cls, gen, bad ? NULL : cb ? &b : NULL, bad ? NULL : cfg ? &c : NULL);
 	if (rc)
 		return rc;

@@ -33,6 +33,7 @@ gd_add_mpi_feature(stop stop stop_in_cleanup)
 gd_add_mpi_feature(args bad_args)
 gd_add_mpi_feature(spread spread_start spread_end)
 gd_add_mpi_feature(journal)
+gd_add_mpi_feature(observers observers no_ticks log exit_fields sizes)
 
 # the same scenarios on other rank counts and windows
 foreach(n 2 3 5)

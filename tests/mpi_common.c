@@ -5,7 +5,8 @@
  * A task is a text command the test worker obeys, matched by its first
  * bytes: "ok N" (or anything else not below: "done ID by WORKER"), "err"
  * (an error result), "hang" (blocks in pause()), "spin" (a busy loop),
- * "segv", "abort", "exit" (exit(3)), "forkcrash" (forks a child that keeps
+ * "segv", "abort", "exitcode" (an error whose program exited with status 7,
+ * by gd_result_set_exit()), "exit" (exit(3)), "forkcrash" (forks a child that keeps
  * the executor's socket open, then SIGSEGV), "flaky" (fails its first
  * attempt), "seed" ("WORKER SEED"), "echo <bytes>" (the task's bytes back),
  * "where <bytes>" (the name of the mapping the task's bytes are in),
@@ -127,6 +128,11 @@ static int t_process(gd_worker *w, const gd_task *t, gd_result *r)
 		raise(SIGSEGV);
 	if (t->len >= 5 && memcmp(s, "abort", 5) == 0)
 		abort();
+	if (t->len >= 8 && memcmp(s, "exitcode", 8) == 0) {
+		/* what a task that ran a program says of it */
+		gd_result_set_exit(r, 7, 0);
+		return gd_result_error(r, "its program exited with status 7");
+	}
 	if (t->len >= 4 && memcmp(s, "exit", 4) == 0)
 		exit(3);
 	if (t->len >= 3 && memcmp(s, "nap", 3) == 0)
