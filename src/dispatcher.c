@@ -291,8 +291,10 @@ static void drops_open(disp *d, int i, const gd__hello *h)
 
 static void slot_wait(slot *s)
 {
-	if (s->req != MPI_REQUEST_NULL)
-		MPI_Wait(&s->req, MPI_STATUS_IGNORE);
+	/* a send that failed is given up: the run stops on the error that
+	 * gd__mpi() logged, and the slot is free either way */
+	if (s->req != MPI_REQUEST_NULL && gd__mpi(MPI_Wait(&s->req, MPI_STATUS_IGNORE), "MPI_Wait"))
+		s->req = MPI_REQUEST_NULL;
 }
 
 /* An event about the task in slot si. */
@@ -1041,7 +1043,7 @@ static void teardown(disp *d)
 	}
 	for (int i = 0; d->batches && i < d->nbatches; i++) {
 		if (d->batches[i].req != MPI_REQUEST_NULL)
-			MPI_Wait(&d->batches[i].req, MPI_STATUS_IGNORE);
+			(void)gd__mpi(MPI_Wait(&d->batches[i].req, MPI_STATUS_IGNORE), "MPI_Wait");
 		free(d->batches[i].p);
 	}
 	for (int i = 0; d->w && i < d->nw; i++) {
@@ -1085,7 +1087,8 @@ static void leave_all(disp *d)
 		gd__rec ab = {.type = GD_REC_ABORT, .worker = (uint32_t)i};
 
 		gd__rec_put_hdr(hdr, &ab);
-		if (MPI_Send(hdr, GD_REC_HDR, MPI_BYTE, i + 1, GD__TAG, d->comm) != MPI_SUCCESS)
+		if (gd__mpi(MPI_Send(hdr, GD_REC_HDR, MPI_BYTE, i + 1, GD__TAG, d->comm),
+		            "MPI_Send"))
 			byes++; /* it cannot be told: do not wait for it */
 	}
 	while (byes < d->nw) {
@@ -1095,14 +1098,17 @@ static void leave_all(disp *d)
 
 		if (gd__probe_wait(d->comm, MPI_ANY_SOURCE, &m, &st))
 			return;
-		MPI_Get_count(&st, MPI_BYTE, &count);
+		if (gd__mpi(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count"))
+			count = 0;
 		/* what a worker says before it leaves is small: no allocation,
 		 * which is what just failed */
 		uint8_t small[1024], *p = small;
 		if (count > (int)sizeof(small))
 			p = gd__bytes_reserve(&d->rbuf, (size_t)count) ? NULL : d->rbuf.p;
 		/* without room it is taken off unread */
-		MPI_Mrecv(p, p ? count : 0, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+		if (gd__mpi(MPI_Mrecv(p, p ? count : 0, MPI_BYTE, &m, MPI_STATUS_IGNORE),
+		            "MPI_Mrecv"))
+			return; /* MPI is broken: nobody can be waited for */
 		if (p)
 			gd__msg_foreach(p, (size_t)count, count_bye, &byes, d->err, sizeof(d->err));
 	}
@@ -1116,7 +1122,8 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	int size, rc;
 
 	gd__window_init(&d.win, cfg->window);
-	MPI_Comm_size(comm, &size);
+	if (gd__mpi(MPI_Comm_size(comm, &size), "MPI_Comm_size"))
+		return GD_EMPI;
 	d.nw = size - 1;
 	/* cfg->shm = 0: every large task through MPI (a check, or a node
 	 * whose /proc or memfds misbehave) */

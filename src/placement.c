@@ -12,6 +12,7 @@
  *
  * The rules are documented in docs/placement.md; keep the two in step.
  */
+#include "internal.h"
 #include "placement.h"
 
 #include <hwloc.h>
@@ -878,16 +879,17 @@ int gd__place_local_index(MPI_Comm comm, int *local_index, int *local_workers)
 		return GD_EINVAL;
 	*local_index = -1;
 	*local_workers = 0;
-	if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank"))
 		return GD_EMPI;
 	is_worker = rank != 0;
 	/* Key = rank: the node's workers are numbered in rank order. */
-	if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) !=
-	    MPI_SUCCESS)
+	if (gd__mpi(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node),
+	            "MPI_Comm_split_type"))
 		return GD_EMPI;
-	if (MPI_Comm_rank(node, &nrank) != MPI_SUCCESS ||
-	    MPI_Exscan(&is_worker, &before, 1, MPI_INT, MPI_SUM, node) != MPI_SUCCESS ||
-	    MPI_Allreduce(&is_worker, &total, 1, MPI_INT, MPI_SUM, node) != MPI_SUCCESS) {
+	if (gd__mpi(MPI_Comm_rank(node, &nrank), "MPI_Comm_rank") ||
+	    gd__mpi(MPI_Exscan(&is_worker, &before, 1, MPI_INT, MPI_SUM, node), "MPI_Exscan") ||
+	    gd__mpi(MPI_Allreduce(&is_worker, &total, 1, MPI_INT, MPI_SUM, node),
+	            "MPI_Allreduce")) {
 		MPI_Comm_free(&node);
 		return GD_EMPI;
 	}

@@ -9,6 +9,7 @@
  * the same code, so no rank is left waiting.
  */
 #include "config.h"
+#include "internal.h"
 #include "placement.h"
 
 #include <stdio.h>
@@ -221,7 +222,8 @@ int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, FILE *out
 	gd__place_row row, *rows = NULL;
 	int ids[GD__MAX_GPU_IDS], rank, size, rc = 0, first_bad = -1, nbad = 0;
 
-	if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank") ||
+	    gd__mpi(MPI_Comm_size(comm, &size), "MPI_Comm_size"))
 		return GD_EMPI;
 	if (size < 2)
 		return GD_ENOWORKER;
@@ -242,7 +244,7 @@ int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, FILE *out
 		if (!rows)
 			hdr.ok = -1;
 	}
-	if (MPI_Bcast(&hdr, sizeof(hdr), MPI_BYTE, 0, comm) != MPI_SUCCESS) {
+	if (gd__mpi(MPI_Bcast(&hdr, sizeof(hdr), MPI_BYTE, 0, comm), "MPI_Bcast")) {
 		free(rows);
 		return GD_EMPI;
 	}
@@ -253,7 +255,7 @@ int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, FILE *out
 	if (hdr.n_ids) {
 		if (rank == 0)
 			memcpy(ids, cfg->gpu_ids, (size_t)hdr.n_ids * sizeof(*ids));
-		if (MPI_Bcast(ids, hdr.n_ids, MPI_INT, 0, comm) != MPI_SUCCESS) {
+		if (gd__mpi(MPI_Bcast(ids, hdr.n_ids, MPI_INT, 0, comm), "MPI_Bcast")) {
 			free(rows);
 			return GD_EMPI;
 		}
@@ -284,8 +286,8 @@ int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, FILE *out
 		         "placement disabled (cfg.placement = 0): workers are not bound and see "
 		         "every GPU");
 	}
-	if (MPI_Gather(&row, sizeof(row), MPI_BYTE, rows, sizeof(row), MPI_BYTE, 0, comm) !=
-	    MPI_SUCCESS) {
+	if (gd__mpi(MPI_Gather(&row, sizeof(row), MPI_BYTE, rows, sizeof(row), MPI_BYTE, 0, comm),
+	            "MPI_Gather")) {
 		free(rows);
 		return GD_EMPI;
 	}
@@ -319,7 +321,7 @@ int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, FILE *out
 	}
 	free(rows);
 	/* The same answer on every rank. */
-	if (MPI_Bcast(&rc, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Bcast(&rc, 1, MPI_INT, 0, comm), "MPI_Bcast"))
 		return GD_EMPI;
 	return rc;
 }

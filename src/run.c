@@ -17,7 +17,7 @@ int gd_init(int *argc, char ***argv)
 	MPI_Initialized(&flag);
 	if (flag)
 		return 0;
-	if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread"))
 		return GD_EMPI;
 	return 0;
 }
@@ -28,7 +28,7 @@ int gd_finalize(void)
 
 	MPI_Initialized(&init);
 	MPI_Finalized(&fin);
-	if (init && !fin && MPI_Finalize() != MPI_SUCCESS)
+	if (init && !fin && gd__mpi(MPI_Finalize(), "MPI_Finalize"))
 		return GD_EMPI;
 	return 0;
 }
@@ -72,12 +72,13 @@ static int check_all(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn 
 		return GD_ENOTINIT;
 	if (comm == MPI_COMM_NULL)
 		return GD_EINVAL;
-	MPI_Comm_rank(comm, &rank);
-	MPI_Comm_size(comm, &size);
+	if (gd__mpi(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank") ||
+	    gd__mpi(MPI_Comm_size(comm, &size), "MPI_Comm_size"))
+		return GD_EMPI;
 	if (size < 2)
 		return GD_ENOWORKER;
 	rc = check_local(rank, cls, gen, cb, cfg);
-	if (MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce"))
 		return GD_EMPI;
 	return all;
 }
@@ -92,13 +93,14 @@ static int share_config(MPI_Comm comm, int rank, const gd_config *cfg, gd__wcfg 
 		rc = gd__cfg_pack(cfg, &b);
 		len = rc ? -1 : (int)b.len;
 	}
-	if (MPI_Bcast(&len, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Bcast(&len, 1, MPI_INT, 0, comm), "MPI_Bcast"))
 		rc = GD_EMPI;
 	else if (len < 0)
 		rc = GD_ENOMEM;
 	else if (rank != 0 && gd__bytes_reserve(&b, (size_t)len + 1))
 		rc = GD_ENOMEM; /* this rank cannot take part; still join the broadcast */
-	if (len >= 0 && MPI_Bcast(rc ? NULL : b.p, rc ? 0 : len, MPI_BYTE, 0, comm) != MPI_SUCCESS)
+	if (len >= 0 &&
+	    gd__mpi(MPI_Bcast(rc ? NULL : b.p, rc ? 0 : len, MPI_BYTE, 0, comm), "MPI_Bcast"))
 		rc = GD_EMPI;
 	if (!rc && rank != 0)
 		rc = gd__cfg_unpack(b.p, (size_t)len, w);
@@ -111,7 +113,7 @@ static int share_stats(MPI_Comm comm, int rank, int *rc, gd_stats *st)
 {
 	int hdr[2] = {*rc, st->n_workers};
 
-	if (MPI_Bcast(hdr, 2, MPI_INT, 0, comm) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Bcast(hdr, 2, MPI_INT, 0, comm), "MPI_Bcast"))
 		return GD_EMPI;
 	if (rank != 0) {
 		*rc = hdr[0];
@@ -120,15 +122,15 @@ static int share_stats(MPI_Comm comm, int rank, int *rc, gd_stats *st)
 	}
 	/* one layout everywhere: every rank runs the same binary */
 	gd_stats copy = *st;
-	if (MPI_Bcast(&copy, (int)sizeof(copy), MPI_BYTE, 0, comm) != MPI_SUCCESS)
+	if (gd__mpi(MPI_Bcast(&copy, (int)sizeof(copy), MPI_BYTE, 0, comm), "MPI_Bcast"))
 		return GD_EMPI;
 	if (rank != 0) {
 		gd_worker_stats *rows = st->workers;
 		*st = copy;
 		st->workers = rows;
 	}
-	if (MPI_Bcast(st->workers, hdr[1] * (int)sizeof(*st->workers), MPI_BYTE, 0, comm) !=
-	    MPI_SUCCESS)
+	if (gd__mpi(MPI_Bcast(st->workers, hdr[1] * (int)sizeof(*st->workers), MPI_BYTE, 0, comm),
+	            "MPI_Bcast"))
 		return GD_EMPI;
 	return 0;
 }
@@ -146,8 +148,11 @@ static int run_checked(MPI_Comm user_comm, const gd_worker_class *cls, gd_genera
 	if ((rc = gd__mpi(MPI_Comm_dup(user_comm, &comm), "MPI_Comm_dup")))
 		return rc;
 	/* the library reports errors through return codes, never by aborting */
-	MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-	MPI_Comm_rank(comm, &rank);
+	if (gd__mpi(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler") ||
+	    gd__mpi(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank")) {
+		MPI_Comm_free(&comm);
+		return GD_EMPI;
+	}
 	if (rank == 0 && cb->on_start) {
 		/* the run has started: from here on_exit will follow */
 		st->start_time = gd_now();

@@ -109,11 +109,12 @@ int gd__mpi_fail(int mpi_rc, const char *call)
 	char msg[MPI_MAX_ERROR_STRING + 1] = "";
 	int len = 0, rank = -1, init = 0, fin = 0;
 
-	if (MPI_Error_string(mpi_rc, msg, &len) != MPI_SUCCESS)
-		snprintf(msg, sizeof(msg), "error code %d", mpi_rc);
-	msg[len >= 0 && len < (int)sizeof(msg) ? len : (int)sizeof(msg) - 1] = '\0';
 	MPI_Initialized(&init);
 	MPI_Finalized(&fin);
+	/* MPI's own words when MPI can still give them */
+	if (!init || fin || MPI_Error_string(mpi_rc, msg, &len) != MPI_SUCCESS)
+		len = snprintf(msg, sizeof(msg), "MPI error code %d", mpi_rc);
+	msg[len >= 0 && len < (int)sizeof(msg) ? len : (int)sizeof(msg) - 1] = '\0';
 	if (init && !fin)
 		MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	gd__log(rank, "%s failed: %s", call, msg);

@@ -7,6 +7,7 @@ gd_add_unit_test(test_journal ${CMAKE_CURRENT_SOURCE_DIR}/test_journal.c)
 gd_add_unit_test(test_window ${CMAKE_CURRENT_SOURCE_DIR}/test_window.c)
 gd_add_unit_test(test_termination ${CMAKE_CURRENT_SOURCE_DIR}/test_termination.c)
 gd_add_unit_test(test_ring ${CMAKE_CURRENT_SOURCE_DIR}/test_ring.c)
+gd_add_unit_test(test_errors ${CMAKE_CURRENT_SOURCE_DIR}/test_errors.c)
 
 add_library(mpi_common STATIC ${CMAKE_CURRENT_SOURCE_DIR}/mpi_common.c)
 target_include_directories(mpi_common PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
