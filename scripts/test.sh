@@ -49,7 +49,15 @@ consumer() {
 		cmake --build build/consumer &&
 		LD_LIBRARY_PATH=$prefix/lib:$prefix/lib/x86_64-linux-gnu \
 			mpirun -n 3 --oversubscribe build/consumer/hello_consumer 50 | tee build/consumer/out.txt &&
-		grep -q "sum of squares 42925 (correct)" build/consumer/out.txt
+		grep -q "sum of squares 42925 (correct)" build/consumer/out.txt &&
+		# the core alone: a program without a UI loads no ncurses
+		! LD_LIBRARY_PATH=$prefix/lib:$prefix/lib/x86_64-linux-gnu ldd build/consumer/hello_consumer |
+			grep -q ncurses &&
+		LD_LIBRARY_PATH=$prefix/lib:$prefix/lib/x86_64-linux-gnu \
+			mpirun -n 3 --oversubscribe build/consumer/ui_consumer 40 build/consumer/r.csv \
+			</dev/null >build/consumer/ui.txt &&
+		grep -q "^rc=0 " build/consumer/ui.txt &&
+		grep -q "40 run, 40 succeeded" build/consumer/ui.txt
 }
 sanitizers() (
 	# LeakSanitizer must see whole stacks to match tests/lsan.supp against
