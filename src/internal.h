@@ -1,6 +1,13 @@
 /*
  * Internal helpers shared by the core's files: growable byte buffers, the
  * clock and diagnostics.  Nothing here is public.
+ *
+ * One convention for results inside the library, as outside it: a function
+ * that can fail returns 0 or a negative GD_E* code (gd_strerror() names
+ * it), with any detail in an err buffer its caller passes or logged where
+ * it happened; a function that looks something up returns an index or -1;
+ * a predicate returns 1 or 0.  Every MPI call's code goes through
+ * gd__mpi().
  */
 #ifndef GD_INTERNAL_H
 #define GD_INTERNAL_H

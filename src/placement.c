@@ -549,7 +549,8 @@ static hwloc_bitmap_t gd__current_cpus(hwloc_topology_t topo)
 
 /*
  * A set as text: hwloc's list form ("0-7,16-23"), or its taskset form
- * ("0xff00ff") when the list does not fit.  -1 when neither fits.
+ * ("0xff00ff") when the list does not fit.  \return 0, or GD_ETOOBIG
+ * when neither fits (buf is then "").
  */
 static int gd__set_str(hwloc_const_bitmap_t set, char *buf, size_t len)
 {
@@ -561,7 +562,7 @@ static int gd__set_str(hwloc_const_bitmap_t set, char *buf, size_t len)
 	if (r >= 0 && (size_t)r < len)
 		return 0;
 	buf[0] = '\0';
-	return -1;
+	return GD_ETOOBIG;
 }
 
 static int gd__set_parse(hwloc_bitmap_t set, const char *s)
