@@ -8,12 +8,13 @@
  *   task_source.c  the task-file reader and task encoding
  *   template.c     the command template: `{}` substitution, shell quoting
  *   json.c         JSON escaping and checking, UTF-8, base64
- *   error_text.c   a failed task's error message: final status, first line
+ *   error_text.c   a failed task's error message: its first line
  *   setup_args.c   cli_opts as the worker class's setup arguments
  * The rest:
  *   cmdworker.c  the worker class: command mode and persistent-worker mode
  *                (runs in the executor process on every worker)
  *   persistent.c a persistent worker program (docs/protocol.md)
+ *   process.c    the processes both start: spawn, wait, kill the tree, logs
  *   gpudispatch.c  main(): MPI, the generator, the callbacks that write the
  *                results file, signals, exit status
  */
@@ -219,7 +220,7 @@ enum { CLI_RESULT_LINE = 'L', CLI_RESULT_JSON = 'J', CLI_RESULT_BYTES = 'B' };
 /* A persistent program's log kept in an unlinked file is cut above this. */
 #define CLI_LOG_KEEP_MAX (1 << 20)
 
-/* Process helpers of the worker class (cmdworker.c). */
+/* The processes the worker class starts (process.c). */
 double cli_now(void);
 /*
  * Fork and exec argv with fds[0..2] as its 0/1/2 and, when fds[3] and
