@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -38,7 +37,7 @@ enum { EX_NONE, EX_STARTING, EX_RUNNING, EX_CLEANING };
 
 /* Unhurried collection of results (see wait_executor): the longest sleep,
  * the shortest tasks it applies to, the tasks the executor must have at
- * hand, and the run of small results (<= GD_BATCH_BYTES) it needs first. */
+ * hand, and the run of small results (not gd__shm_large()) it needs first. */
 #define LAZY_MAX_S      2e-3
 #define LAZY_MIN_TASK_S 50e-6
 #define LAZY_MIN_QUEUED 3
@@ -79,16 +78,13 @@ typedef struct sup {
 	gd__bytes *rbuf;
 	int *rrefs;
 	unsigned nrbuf;
-	/* large messages go to shared buffers (memfds) the executor maps:
-	 * shm_fd[0 .. nrbuf) receive them from MPI (process isolation only),
-	 * shm_fd[nrbuf .. nshm) are the drops rank 0 writes into itself */
+	/* large messages go to shared buffers (memfds, shm.h) the executor maps:
+	 * shm[0 .. nrbuf) receive them from MPI (process isolation only),
+	 * shm[nrbuf .. nshm) are the drops rank 0 writes into itself */
 	unsigned nshm;
 	uint64_t drop_token;
-	int *shm_fd; /* -1: none */
-	uint8_t **shm_p;
-	size_t *shm_cap;
-	uint8_t **xmap; /* the executor's mappings (its copy after fork) */
-	size_t *xlen;
+	gd__shm *shm;  /* this rank's: fd -1 = none */
+	gd__shm *xshm; /* the executor's views of them (its copy after fork) */
 
 	/* tasks held, oldest first */
 	pend *ring;
@@ -120,7 +116,7 @@ typedef struct sup {
 
 	int ready_sent;
 	int big;           /* the last task message from rank 0 was large */
-	unsigned big_held; /* large tasks held (>= GD_SHM_MIN); rank 0 sends two at most */
+	unsigned big_held; /* large tasks held through MPI; rank 0 sends GD_BIG_MAX at most */
 	unsigned shm_held; /* tasks held in shared memory (a drop or a receive buffer) */
 	int stop, abort, retired;
 	int err;
@@ -177,7 +173,7 @@ static void release(sup *s, pend *p)
 {
 	if (--s->rrefs[p->buf] < 0)
 		s->rrefs[p->buf] = 0;
-	if (p->rec_len >= GD_REC_HDR + GD_SHM_MIN && s->big_held)
+	if (gd__shm_large(p->rec_len) && s->big_held)
 		s->big_held--;
 	if (p->shm && s->shm_held)
 		s->shm_held--;
@@ -255,9 +251,9 @@ static int start_executor(sup *s)
 	reap_leaving(s); /* not expected after a cleanup, but never two at once */
 	if (s->prog)
 		__atomic_store_n(&s->prog->running, 0, __ATOMIC_RELEASE);
-	if (s->xmap) { /* the new executor has mapped nothing yet */
-		memset(s->xmap, 0, s->nshm * sizeof(*s->xmap));
-		memset(s->xlen, 0, s->nshm * sizeof(size_t));
+	for (unsigned b = 0; s->xshm && b < s->nshm; b++) { /* it has mapped nothing yet */
+		s->xshm[b].map = NULL;
+		s->xshm[b].cap = 0;
 	}
 	rc = gd__exec_spawn(&s->x, s->placed ? &s->place : NULL, &s->pid, &s->fd);
 
@@ -451,7 +447,7 @@ static void from_executor(sup *s, const gd__rec *r, const uint8_t *raw, size_t r
 
 			s->avg_task_s =
 			        s->avg_task_s > 0 ? 0.875 * s->avg_task_s + 0.125 * took : took;
-			s->small_results = raw_len <= GD_BATCH_BYTES ? s->small_results + 1 : 0;
+			s->small_results = !gd__shm_large(raw_len) ? s->small_results + 1 : 0;
 			/* forward the record as it is: same format both ways */
 			if (gd__bytes_append(outbuf(s), raw, raw_len))
 				s->err = GD_ENOMEM;
@@ -593,7 +589,7 @@ static int drop_desc(sup *s, const gd__rec *r, pend *p, rctx *c)
 	uint32_t k;
 	uint64_t off, len;
 
-	if (gd__shm_desc_get(r, &k, &off, &len) || k >= GD_DROPS || s->shm_fd[s->nrbuf + k] < 0 ||
+	if (gd__shm_desc_get(r, &k, &off, &len) || k >= GD_DROPS || s->shm[s->nrbuf + k].fd < 0 ||
 	    off < GD_DROP_OFF) {
 		snprintf(c->err, sizeof(c->err), "a bad TASK_DROP record (task %llu)",
 		         (unsigned long long)r->task_id);
@@ -629,13 +625,13 @@ static int from_rank0(void *ctx, const gd__rec *r)
 		p->attempt = r->attempt;
 		if (r->type == GD_REC_TASK_DROP) {
 			p->shm = 1; /* drop_desc() wrote the descriptor */
-		} else if ((p->shm = c->shm != NULL && r->len >= GD_SHM_MIN)) {
+		} else if ((p->shm = c->shm != NULL && gd__shm_large(p->rec_len))) {
 			gd__shm_desc_put(p->desc, r, GD_REC_TASK_SHM, (uint32_t)c->buf,
 			                 (uint64_t)(r->payload - c->shm), r->len);
 		}
 		s->count++;
 		s->rrefs[c->buf]++;
-		s->big_held += r->len >= GD_SHM_MIN;
+		s->big_held += gd__shm_large(p->rec_len);
 		s->shm_held += p->shm != 0;
 		return 0;
 	}
@@ -650,32 +646,6 @@ static int from_rank0(void *ctx, const gd__rec *r)
 		         gd__rec_type_name(r->type));
 		return GD_EPROTO;
 	}
-}
-
-/* Shared buffer b holds at least n bytes (it is free: nothing points into
- * it).  \return 1, or 0 when there is none (the socket carries the task). */
-static int shm_reserve(sup *s, unsigned b, size_t n)
-{
-	size_t cap;
-	void *m;
-
-	if (!s->shm_fd || s->shm_fd[b] < 0)
-		return 0;
-	if (s->shm_cap[b] >= n)
-		return 1;
-	cap = (n + n / 4 + 4095) & ~(size_t)4095;
-	if (s->shm_p[b])
-		munmap(s->shm_p[b], s->shm_cap[b]);
-	s->shm_p[b] = NULL;
-	s->shm_cap[b] = 0;
-	if (ftruncate(s->shm_fd[b], (off_t)cap) < 0)
-		return 0;
-	m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, s->shm_fd[b], 0);
-	if (m == MAP_FAILED)
-		return 0;
-	s->shm_p[b] = m;
-	s->shm_cap[b] = cap;
-	return 1;
 }
 
 /* Receive what rank 0 has sent: every message, but stop after a large one
@@ -703,10 +673,13 @@ static int recv_rank0(sup *s)
 		MPI_Get_count(&st, MPI_BYTE, &count);
 		for (b = 0; b < s->nrbuf && s->rrefs[b]; b++)
 			;
-		if (b < s->nrbuf && count >= (int)GD_SHM_MIN && shm_reserve(s, b, (size_t)count)) {
-			MPI_Mrecv(s->shm_p[b], count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-			rctx c = {.s = s, .buf = (int)b, .shm = s->shm_p[b]};
-			if (gd__msg_foreach(s->shm_p[b], (size_t)count, from_rank0, &c, c.err,
+		/* a large one goes to shared buffer b, grown to fit while it is
+		 * free (nothing points into it); else the socket carries it */
+		if (b < s->nrbuf && gd__shm_large((size_t)count) &&
+		    gd__shm_grow(&s->shm[b], (size_t)count) == 0) {
+			MPI_Mrecv(s->shm[b].map, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+			rctx c = {.s = s, .buf = (int)b, .shm = s->shm[b].map};
+			if (gd__msg_foreach(s->shm[b].map, (size_t)count, from_rank0, &c, c.err,
 			                    sizeof(c.err))) {
 				char why[256];
 
@@ -738,7 +711,7 @@ static int recv_rank0(sup *s)
 			gd__log(s->rank, "worker %d: %s", s->wid, why);
 			retire(s, why);
 		}
-		s->big = count >= (int)GD_SHM_MIN;
+		s->big = gd__shm_large((size_t)count);
 		if (s->big)
 			return 2;
 	}
@@ -802,7 +775,7 @@ static void say_hello(sup *s, const char *note, const char *warning)
 	gd__strlcpy(h.note, note, sizeof(h.note));
 	gd__strlcpy(h.warning, warning, sizeof(h.warning));
 	for (unsigned k = 0; k < GD_DROPS; k++)
-		h.drop_fd[k] = s->drop_token ? s->shm_fd[s->nrbuf + k] : -1;
+		h.drop_fd[k] = s->drop_token ? s->shm[s->nrbuf + k].fd : -1;
 	h.drop_token = s->drop_token;
 	gd__strlcpy(s->x.w.host, h.host, sizeof(s->x.w.host));
 	s->x.w.gpu = h.gpu;
@@ -812,33 +785,6 @@ static void say_hello(sup *s, const char *note, const char *warning)
 		s->err = GD_ENOMEM;
 	flush_out(s);
 	gd__bytes_free(&b);
-}
-
-/* Make the drops: GD_DROPS memfds, each GD_DROP_OFF bytes long with the
- * token at offset 0.  Rank 0 grows them (it writes the payloads).  Without
- * them (no memfds, no randomness) every large task comes through MPI. */
-static void make_drops(sup *s)
-{
-	uint64_t token = 0;
-
-	if (getrandom(&token, sizeof(token), GRND_NONBLOCK) != (ssize_t)sizeof(token) || !token)
-		return;
-	for (unsigned k = 0; k < GD_DROPS; k++) {
-		int fd = memfd_create("gpudispatch-drop", MFD_CLOEXEC);
-
-		if (fd < 0 || ftruncate(fd, GD_DROP_OFF) < 0 ||
-		    pwrite(fd, &token, sizeof(token), 0) != (ssize_t)sizeof(token)) {
-			if (fd >= 0)
-				close(fd);
-			for (unsigned j = 0; j < k; j++) {
-				close(s->shm_fd[s->nrbuf + j]);
-				s->shm_fd[s->nrbuf + j] = -1;
-			}
-			return;
-		}
-		s->shm_fd[s->nrbuf + k] = fd;
-	}
-	s->drop_token = token;
 }
 
 static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *cfg)
@@ -867,28 +813,33 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 		s->x.prog = p;
 	}
 	s->nshm = s->nrbuf + GD_DROPS;
-	s->shm_fd = malloc(s->nshm * sizeof(int));
-	s->shm_p = calloc(s->nshm, sizeof(*s->shm_p));
-	s->shm_cap = calloc(s->nshm, sizeof(size_t));
-	s->xmap = calloc(s->nshm, sizeof(*s->xmap));
-	s->xlen = calloc(s->nshm, sizeof(size_t));
-	for (unsigned b = 0; s->shm_fd && b < s->nshm; b++)
-		s->shm_fd[b] = -1;
-	if (!s->shm_fd || !s->shm_p || !s->shm_cap || !s->xmap || !s->xlen)
+	s->shm = malloc(s->nshm * sizeof(*s->shm));
+	s->xshm = malloc(s->nshm * sizeof(*s->xshm));
+	for (unsigned b = 0; s->shm && s->xshm && b < s->nshm; b++) {
+		gd__shm_init(&s->shm[b]);
+		gd__shm_init(&s->xshm[b]);
+	}
+	if (!s->shm || !s->xshm) {
+		free(s->shm); /* nothing in them yet */
+		free(s->xshm);
+		s->shm = s->xshm = NULL;
 		return GD_ENOMEM;
+	}
 	if (cfg->isolation != GD_ISOLATE_NONE) {
 		s->x.keep = malloc((s->nshm + 1) * sizeof(int));
 		if (!s->x.keep)
 			return GD_ENOMEM;
 		/* without memfds (an old kernel), large tasks take the socket */
 		for (unsigned b = 0; b < s->nrbuf; b++)
-			s->shm_fd[b] = memfd_create("gpudispatch-task", MFD_CLOEXEC);
+			gd__shm_create(&s->shm[b], GD_SHM_TASK_NAME);
 	}
-	make_drops(s);
-	s->x.shm_fd = s->shm_fd;
+	/* without drops (no memfds, no randomness) every large task comes
+	 * through MPI: drop_token stays 0 */
+	gd__shm_drops_make(&s->shm[s->nrbuf], &s->drop_token);
+	for (unsigned b = 0; b < s->nshm; b++)
+		s->xshm[b].fd = s->shm[b].fd;
+	s->x.shm = s->xshm;
 	s->x.n_shm = s->nshm;
-	s->x.shm_map = s->xmap;
-	s->x.shm_len = s->xlen;
 	s->ring = calloc(s->cap, sizeof(*s->ring));
 	s->rbuf = calloc(s->nrbuf, sizeof(*s->rbuf));
 	s->rrefs = calloc(s->nrbuf, sizeof(*s->rrefs));
@@ -906,22 +857,14 @@ static void sup_free(sup *s)
 	gd__bytes_free(&s->out[0]);
 	gd__bytes_free(&s->out[1]);
 	gd__bytes_free(&s->in);
-	for (unsigned b = 0; s->shm_fd && b < s->nshm; b++) {
-		if (s->shm_p && s->shm_p[b])
-			munmap(s->shm_p[b], s->shm_cap[b]);
-		if (s->shm_fd[b] >= 0)
-			close(s->shm_fd[b]);
-	}
-	/* inline runs map the buffers through the executor's arrays */
-	for (unsigned b = 0; !s->prog && s->xmap && b < s->nshm; b++)
-		if (s->xmap[b])
-			munmap(s->xmap[b], s->xlen[b]);
+	for (unsigned b = 0; s->shm && b < s->nshm; b++)
+		gd__shm_close(&s->shm[b]);
+	/* inline runs map the buffers through the executor's views */
+	for (unsigned b = 0; !s->prog && s->xshm && b < s->nshm; b++)
+		gd__shm_unmap(&s->xshm[b]);
 	free(s->x.keep);
-	free(s->shm_fd);
-	free(s->shm_p);
-	free(s->shm_cap);
-	free(s->xmap);
-	free(s->xlen);
+	free(s->shm);
+	free(s->xshm);
 	free(s->ring);
 	free(s->rbuf);
 	free(s->rrefs);
@@ -971,8 +914,8 @@ static int wait_executor(sup *s)
 	double deadline = s->ex_deadline, now = gd_now(), start = 0;
 	struct pollfd pfd[2] = {{.fd = s->fd, .events = POLLIN},
 	                        {.fd = s->pidfd, .events = POLLIN}};
-	double wait = s->big && s->count < s->cap && s->big_held < 2 ? POLL_CAP_BIG_S
-	                                                             : POLL_CAP_MS * 1e-3;
+	double wait = s->big && s->count < s->cap && s->big_held < GD_BIG_MAX ? POLL_CAP_BIG_S
+	                                                                      : POLL_CAP_MS * 1e-3;
 	int k = -1, nfds = s->pidfd >= 0 ? 2 : 1;
 	unsigned gen = s->gen;
 	struct timespec ts;

@@ -3,6 +3,7 @@
 # scenarios) sharing the test worker and helpers of tests/mpi_common.c.
 gd_add_unit_test(test_wire ${CMAKE_CURRENT_SOURCE_DIR}/test_wire.c)
 gd_add_unit_test(test_journal ${CMAKE_CURRENT_SOURCE_DIR}/test_journal.c)
+gd_add_unit_test(test_shm ${CMAKE_CURRENT_SOURCE_DIR}/test_shm.c)
 
 add_library(mpi_common STATIC ${CMAKE_CURRENT_SOURCE_DIR}/mpi_common.c)
 target_include_directories(mpi_common PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
