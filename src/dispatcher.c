@@ -54,9 +54,7 @@ typedef struct wk {
 	unsigned big_max; /* how many of those it may hold */
 	double last_done;
 	/* the worker's drops, mapped here when it shares this node */
-	int drop_fd[GD_DROPS]; /* -1 = none */
-	uint8_t *drop_map[GD_DROPS];
-	size_t drop_cap[GD_DROPS];
+	gd__shm drop[GD_DROPS];  /* fd -1 = none */
 	int drop_slot[GD_DROPS]; /* the slot whose payload it holds, -1 = free */
 } wk;
 
@@ -158,16 +156,10 @@ static void set_state(disp *d, int i, int state)
 
 /* ------------------------------------------------------------ slots */
 
-/* Past the eager limit: written into a drop, or sent on its own (rendezvous). */
-#define BIG(s) ((s)->b.len > GD_BATCH_BYTES)
-
-/* Large tasks a worker may hold through MPI: one running, one being copied
- * in.  More would only wait in rank 0's sends, and a rendezvous moves only
- * while both sides call MPI, so rank 0 would have to poll for them.  A
- * worker with drops may hold one per drop (w->big_max = GD_DROPS): one
- * running and two queued, so that its supervisor, which looks at MPI only
- * when its executor reports, always has the next one to hand over. */
-#define BIG_MAX 2u
+/* Past the eager limit: written into a drop, or sent on its own (rendezvous).
+ * A worker holds w->big_max of them at most: GD_BIG_MAX, or GD_DROPS once
+ * its drops are open (shm.h says why). */
+#define BIG(s) gd__shm_large((s)->b.len)
 
 /* Credits per worker now (window.h). */
 static unsigned credit_window(const disp *d)
@@ -201,34 +193,19 @@ static int drop_put(disp *d, int i, int si, const gd__rec *r)
 {
 	wk *w = &d->w[i];
 	slot *s = &d->slots[si];
-	size_t len = s->b.len - GD_REC_HDR, need = GD_DROP_OFF + len;
+	size_t len = s->b.len - GD_REC_HDR;
 	unsigned k;
 
-	for (k = 0; k < GD_DROPS && (w->drop_fd[k] < 0 || w->drop_slot[k] >= 0); k++)
+	for (k = 0; k < GD_DROPS && (w->drop[k].fd < 0 || w->drop_slot[k] >= 0); k++)
 		;
 	if (k == GD_DROPS)
 		return 0;
-	if (w->drop_cap[k] < need) {
-		size_t cap = (need + need / 4 + 4095) & ~(size_t)4095;
-		void *m;
-
-		if (w->drop_map[k])
-			munmap(w->drop_map[k], w->drop_cap[k]);
-		w->drop_map[k] = NULL;
-		w->drop_cap[k] = 0;
-		/* the pages now: a store into a hole of a full tmpfs is a SIGBUS.
-		 * A drop that cannot grow is given up: its tasks take MPI */
-		if (fallocate(w->drop_fd[k], 0, 0, (off_t)cap) < 0 ||
-		    (m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, w->drop_fd[k], 0)) ==
-		            MAP_FAILED) {
-			close(w->drop_fd[k]);
-			w->drop_fd[k] = -1;
-			return 0;
-		}
-		w->drop_map[k] = m;
-		w->drop_cap[k] = cap;
+	/* a drop that cannot grow is given up: its tasks take MPI */
+	if (gd__shm_grow(&w->drop[k], GD_DROP_OFF + len)) {
+		gd__shm_close(&w->drop[k]);
+		return 0;
 	}
-	memcpy(w->drop_map[k] + GD_DROP_OFF, s->b.p + GD_REC_HDR, len);
+	memcpy(w->drop[k].map + GD_DROP_OFF, s->b.p + GD_REC_HDR, len);
 
 	gd__shm_desc_put(s->dmsg, r, GD_REC_TASK_DROP, k, GD_DROP_OFF, len);
 	s->drop = (int)k;
@@ -254,39 +231,11 @@ static void drop_release(disp *d, int i, int si)
 static void drops_open(disp *d, int i, const gd__hello *h)
 {
 	wk *w = &d->w[i];
-	unsigned k;
 
-	if (!d->drops_ok || !h->drop_token || strcmp(h->host, d->host) || w->drop_fd[0] >= 0)
+	if (!d->drops_ok || !h->drop_token || strcmp(h->host, d->host) || w->drop[0].fd >= 0)
 		return;
-	for (k = 0; k < GD_DROPS; k++) {
-		static const char want[] = "/memfd:gpudispatch-drop";
-		char path[64], link[64];
-		uint64_t token = 0;
-		ssize_t n;
-		int fd;
-
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)h->pid, (int)h->drop_fd[k]);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n < (ssize_t)sizeof(want) - 1 || memcmp(link, want, sizeof(want) - 1))
-			break;
-		fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-		if (fd < 0)
-			break;
-		if (pread(fd, &token, sizeof(token), 0) != (ssize_t)sizeof(token) ||
-		    token != h->drop_token) {
-			close(fd);
-			break;
-		}
-		w->drop_fd[k] = fd;
-	}
-	if (k == GD_DROPS) {
+	if (gd__shm_drops_open(w->drop, (int)h->pid, h->drop_fd, h->drop_token) == 0)
 		w->big_max = GD_DROPS; /* before it holds any task: READY comes later */
-		return;
-	}
-	while (k-- > 0) {
-		close(w->drop_fd[k]);
-		w->drop_fd[k] = -1;
-	}
 }
 
 static void slot_wait(slot *s)
@@ -1010,7 +959,7 @@ static int setup(disp *d)
 		d->batches[i].req = MPI_REQUEST_NULL;
 	for (int i = 0; d->w && i < d->nw; i++)
 		for (unsigned k = 0; k < GD_DROPS; k++) {
-			d->w[i].drop_fd[k] = -1;
+			gd__shm_init(&d->w[i].drop[k]);
 			d->w[i].drop_slot[k] = -1;
 		}
 	if (!d->slots || rings || !d->w || !d->batches || !d->st->workers || !d->in_hungry)
@@ -1019,7 +968,7 @@ static int setup(disp *d)
 	for (int i = 0; i < d->nw; i++) {
 		if (gd__ring_init(&d->w[i].held, d->win.W))
 			return GD_ENOMEM;
-		d->w[i].big_max = BIG_MAX;
+		d->w[i].big_max = GD_BIG_MAX;
 		gd_worker_stats *row = &d->st->workers[i];
 		row->worker_id = i;
 		row->rank = i + 1;
@@ -1048,12 +997,8 @@ static void teardown(disp *d)
 	}
 	for (int i = 0; d->w && i < d->nw; i++) {
 		gd__ring_free(&d->w[i].held);
-		for (unsigned k = 0; k < GD_DROPS; k++) {
-			if (d->w[i].drop_map[k])
-				munmap(d->w[i].drop_map[k], d->w[i].drop_cap[k]);
-			if (d->w[i].drop_fd[k] >= 0)
-				close(d->w[i].drop_fd[k]);
-		}
+		for (unsigned k = 0; k < GD_DROPS; k++)
+			gd__shm_close(&d->w[i].drop[k]);
 	}
 	free(d->slots);
 	gd__ring_free(&d->rq);

@@ -14,9 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -346,8 +344,8 @@ static int child_reset(const gd__exec *x, int fd, pid_t parent)
 	 * close-on-exec: a program a task runs gets none of them) */
 	keep[n++] = fd;
 	for (unsigned i = 0; x->keep && i < x->n_shm; i++)
-		if (x->shm_fd[i] >= 0)
-			keep[n++] = x->shm_fd[i];
+		if (x->shm[i].fd >= 0)
+			keep[n++] = x->shm[i].fd;
 	qsort(keep, (size_t)n, sizeof(int), cmp_int);
 	for (int i = 0; i < n; i++) {
 		if (keep[i] > from)
@@ -363,24 +361,11 @@ int gd__exec_shm_task(gd__exec *x, gd__rec *r)
 {
 	uint32_t b;
 	uint64_t off, len;
-	struct stat sb;
 
-	if (gd__shm_desc_get(r, &b, &off, &len) || b >= x->n_shm || off > SIZE_MAX - len)
+	if (gd__shm_desc_get(r, &b, &off, &len) || b >= x->n_shm || off > SIZE_MAX - len ||
+	    gd__shm_map_ro(&x->shm[b], (size_t)(off + len)))
 		return -1;
-	if (off + len > x->shm_len[b]) {
-		if (x->shm_map[b])
-			munmap(x->shm_map[b], x->shm_len[b]);
-		x->shm_map[b] = NULL;
-		x->shm_len[b] = 0;
-		if (fstat(x->shm_fd[b], &sb) < 0 || (uint64_t)sb.st_size < off + len)
-			return -1;
-		void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, x->shm_fd[b], 0);
-		if (m == MAP_FAILED)
-			return -1;
-		x->shm_map[b] = m;
-		x->shm_len[b] = (size_t)sb.st_size;
-	}
-	r->payload = x->shm_map[b] + off;
+	r->payload = x->shm[b].map + off;
 	r->len = (uint32_t)len;
 	r->type = GD_REC_TASK;
 	return 0;

@@ -59,13 +59,11 @@ typedef struct gd__exec {
 	gd_worker w;
 	int set_up;
 	gd__progress *prog; /* NULL when process() runs in the worker rank */
-	/* the buffers that large tasks arrive in (memfds, inherited): the
-	 * supervisor's receive buffers, then its drops; and the executor's own
-	 * mappings of them */
-	const int *shm_fd;
+	/* its views of the buffers that large tasks arrive in (shm.h): the
+	 * supervisor's receive buffers, then its drops.  The fds are the
+	 * supervisor's (inherited, never closed here), the mappings its own */
+	gd__shm *shm;
 	unsigned n_shm;
-	uint8_t **shm_map;
-	size_t *shm_len;
 	int *keep; /* n_shm + 1 ints, made before the fork: the fds a child keeps */
 } gd__exec;
 

@@ -20,6 +20,7 @@
 #define GD_WIRE_H
 
 #include "internal.h"
+#include "shm.h"
 
 #include <endian.h>
 #include <stdint.h>
@@ -28,22 +29,8 @@
 #define GD_REC_HDR 28u
 /* The largest payload: a whole record must fit an MPI int count. */
 #define GD_REC_MAX_PAYLOAD (0x7fffffffu - 4096u)
-/* Messages are batched up to this size: Open MPI's shared-memory transport
- * leaves the eager protocol at 4096 bytes (NOTES.md), so stay below it. */
-#define GD_BATCH_BYTES 4000u
-/* A task at least this large reaches the executor through shared memory
- * (one copy less, and no trickle through a socket's ~200 kB buffer). */
-#define GD_SHM_MIN  (64u << 10)
-#define GD_SHM_DESC 24u /* the TASK_SHM and TASK_DROP payload */
-/* Drops: shared buffers (memfds) each worker makes and rank 0 maps when
- * both run on one node, so that rank 0 writes a large task's payload
- * straight where the executor reads it, with no MPI transfer at all.  A
- * worker with drops holds at most GD_DROPS large tasks.  The first
- * GD_DROP_OFF bytes of a drop hold its token (u64), which proves to rank 0
- * that the file it opened is the one the worker named; payloads start
- * page-aligned after it. */
-#define GD_DROPS    3u
-#define GD_DROP_OFF 4096u
+/* The eager limit (GD_BATCH_BYTES), which tasks are large, and the shared
+ * buffers they travel in (receive buffers, drops): shm.h. */
 
 typedef enum gd__rec_type {
 	GD_REC_TASK = 1,     /* r0 -> worker -> executor: run this task */
@@ -205,15 +192,6 @@ int gd__cfg_pack(const gd_config *cfg, gd__bytes *out);
 /* \return 0, GD_ENOMEM or GD_EPROTO; free with gd__cfg_free even on failure. */
 int gd__cfg_unpack(const uint8_t *p, size_t len, gd__wcfg *w);
 void gd__cfg_free(gd__wcfg *w);
-
-/* A large task's place in shared memory: the TASK_SHM / TASK_DROP record
- * (header from r, with type and length replaced) into out, which holds
- * GD_REC_HDR + GD_SHM_DESC bytes. */
-void gd__shm_desc_put(uint8_t *out, const gd__rec *r, uint8_t type, uint32_t buf, uint64_t off,
-                      uint64_t len);
-/* Read a TASK_SHM / TASK_DROP payload.  \return 0, or GD_EPROTO when it is
- * not exactly GD_SHM_DESC bytes or the range overflows. */
-int gd__shm_desc_get(const gd__rec *r, uint32_t *buf, uint64_t *off, uint64_t *len);
 
 /* The HELLO payload: who and where a worker is. */
 typedef struct gd__hello {

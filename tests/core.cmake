@@ -1,8 +1,10 @@
-# The core: wire format, journal, window, termination and ring unit tests, and the MPI scenarios, one
+# The core: unit tests of the wire format, journal, shared memory, window,
+# termination, ring and error conventions, and the MPI scenarios, one
 # executable per feature (tests/mpi_FEATURE.c, each with a table of named
 # scenarios) sharing the test worker and helpers of tests/mpi_common.c.
 gd_add_unit_test(test_wire ${CMAKE_CURRENT_SOURCE_DIR}/test_wire.c)
 gd_add_unit_test(test_journal ${CMAKE_CURRENT_SOURCE_DIR}/test_journal.c)
+gd_add_unit_test(test_shm ${CMAKE_CURRENT_SOURCE_DIR}/test_shm.c)
 # the dispatcher's policies, without MPI
 gd_add_unit_test(test_window ${CMAKE_CURRENT_SOURCE_DIR}/test_window.c)
 gd_add_unit_test(test_termination ${CMAKE_CURRENT_SOURCE_DIR}/test_termination.c)
