@@ -1,6 +1,7 @@
 /* Waiting without spinning: rank 0 and the workers poll MPI through these. */
 #define _GNU_SOURCE
-#include "run.h"
+#include "backoff.h"
+#include "wire.h"
 
 #include <sched.h>
 #include <time.h>
@@ -11,7 +12,7 @@ int gd__probe_wait(MPI_Comm comm, int source, MPI_Message *m, MPI_Status *st)
 	int flag = 0;
 
 	for (;;) {
-		if (MPI_Improbe(source, GD__TAG, comm, &flag, m, st) != MPI_SUCCESS)
+		if (gd__mpi(MPI_Improbe(source, GD__TAG, comm, &flag, m, st), "MPI_Improbe"))
 			return GD_EMPI;
 		if (flag)
 			return 0;

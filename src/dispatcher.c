@@ -14,7 +14,8 @@
 #define _GNU_SOURCE
 #include "journal.h"
 #include "ring.h"
-#include "run.h"
+#include "backoff.h"
+#include "roles.h"
 #include "termination.h"
 #include "window.h"
 
@@ -207,7 +208,7 @@ static int drop_put(disp *d, int i, int si, const gd__rec *r)
 	}
 	memcpy(w->drop[k].map + GD_DROP_OFF, s->b.p + GD_REC_HDR, len);
 
-	gd__shm_desc_put(s->dmsg, r, GD_REC_TASK_DROP, k, GD_DROP_OFF, len);
+	gd__rec_desc_put(s->dmsg, r, GD_REC_TASK_DROP, k, GD_DROP_OFF, len);
 	s->drop = (int)k;
 	w->drop_slot[k] = si;
 	return 1;
@@ -855,7 +856,7 @@ static int receive(disp *d)
 {
 	MPI_Message msg;
 	MPI_Status st;
-	int flag = 0, count = 0, i, rc;
+	int flag = 0, count = 0, i, rc, lost = 0;
 
 	if (gd__mpi(MPI_Improbe(MPI_ANY_SOURCE, GD__TAG, d->comm, &flag, &msg, &st),
 	            "MPI_Improbe")) {
@@ -864,18 +865,19 @@ static int receive(disp *d)
 	}
 	if (!flag)
 		return 0;
-	if (gd__mpi(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count")) {
-		d->rc = GD_EMPI;
-		count = 0;
-	} else if (gd__bytes_reserve(&d->rbuf, (size_t)count + 1)) {
-		d->rc = GD_ENOMEM;
-		count = 0;
+	if (gd__mpi(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count"))
+		lost = GD_EMPI;
+	else if (gd__bytes_reserve(&d->rbuf, (size_t)count + 1))
+		lost = GD_ENOMEM;
+	if (lost ? gd__mpi_discard(&msg)
+	         : gd__mpi(MPI_Mrecv(d->rbuf.p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE),
+	                   "MPI_Mrecv"))
+		lost = GD_EMPI;
+	if (lost) {
+		/* the run stops: this message is lost, the next ones are read */
+		d->rc = d->rc ? d->rc : lost;
+		return 1;
 	}
-	if (gd__mpi(MPI_Mrecv(count ? d->rbuf.p : NULL, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE),
-	            "MPI_Mrecv"))
-		d->rc = GD_EMPI;
-	if (d->rc)
-		return 1; /* the run stops: the message is dropped */
 	i = st.MPI_SOURCE - 1;
 	d->now = gd_now();
 	d->st->elapsed_s = d->now - d->st->start_time;
@@ -1051,8 +1053,8 @@ static void leave_all(disp *d)
 		if (count > (int)sizeof(small))
 			p = gd__bytes_reserve(&d->rbuf, (size_t)count) ? NULL : d->rbuf.p;
 		/* without room it is taken off unread */
-		if (gd__mpi(MPI_Mrecv(p, p ? count : 0, MPI_BYTE, &m, MPI_STATUS_IGNORE),
-		            "MPI_Mrecv"))
+		if (p ? gd__mpi(MPI_Mrecv(p, count, MPI_BYTE, &m, MPI_STATUS_IGNORE), "MPI_Mrecv")
+		      : gd__mpi_discard(&m))
 			return; /* MPI is broken: nobody can be waited for */
 		if (p)
 			gd__msg_foreach(p, (size_t)count, count_bye, &byes, d->err, sizeof(d->err));

@@ -6,7 +6,7 @@
  * between, so a worker rank does not spin on a shared core.
  */
 #define _GNU_SOURCE
-#include "supervisor.h"
+#include "sup.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -487,4 +487,16 @@ void gd__sup_begin_cleanup(sup *s)
 	}
 	s->ex = EX_CLEANING;
 	s->ex_deadline = limit > 0 ? gd_now() + limit : 0;
+}
+
+/* Retire the worker: its executor is killed, rank 0 is told why (a
+ * setup failure), and the tasks it held go back untried. */
+void gd__sup_retire(sup *s, const char *why)
+{
+	if (s->ex != EX_NONE)
+		gd__sup_reap_executor(s, 1);
+	gd__sup_send_msg(s, GD_REC_SETUP_FAIL, 0, 0, 0, 0, why);
+	gd__sup_flush(s);
+	gd__held_drop_all(s);
+	s->retired = 1;
 }

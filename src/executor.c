@@ -362,9 +362,10 @@ int gd__exec_shm_task(gd__exec *x, gd__rec *r)
 	uint32_t b;
 	uint64_t off, len;
 
-	if (gd__shm_desc_get(r, &b, &off, &len) || b >= x->n_shm || off > SIZE_MAX - len ||
-	    gd__shm_map_ro(&x->shm[b], (size_t)(off + len)))
-		return -1;
+	if (gd__rec_desc_get(r, &b, &off, &len) || b >= x->n_shm || off > SIZE_MAX - len)
+		return GD_EPROTO;
+	if (gd__shm_map_ro(&x->shm[b], (size_t)(off + len)))
+		return GD_ESYS;
 	r->payload = x->shm[b].map + off;
 	r->len = (uint32_t)len;
 	r->type = GD_REC_TASK;

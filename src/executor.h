@@ -74,7 +74,8 @@ int gd__exec_setup(gd__exec *x, gd__bytes *out);
 int gd__exec_task(gd__exec *x, const gd__rec *task, gd__bytes *out, double *elapsed_s);
 /* Point a TASK_SHM record at its payload, in this process's mapping of the
  * buffer it names (mapped again when that buffer has grown), and make it a
- * TASK record.  \return 0, or -1 for a bad buffer, range or mapping. */
+ * TASK record.  \return 0, GD_EPROTO for a bad buffer or range, or GD_ESYS
+ * when it cannot be mapped. */
 int gd__exec_shm_task(gd__exec *x, gd__rec *r);
 /* Run cleanup; append CLEANUP_OK or CLEANUP_FAIL.  \return 0 or GD_ENOMEM. */
 int gd__exec_cleanup(gd__exec *x, gd__bytes *out);

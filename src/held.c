@@ -3,7 +3,7 @@
  * reported: what is re-sent to a new executor after a crash or timeout.
  */
 #define _GNU_SOURCE
-#include "supervisor.h"
+#include "sup.h"
 
 static void release(sup *s, pend *p)
 {

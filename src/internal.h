@@ -65,6 +65,11 @@ void gd__logf(const gd__logger *lg, gd_log_level level, const char *fmt, ...)
 int gd__mpi_fail(int mpi_rc, const char *call);
 #define gd__mpi(rc, call) ((rc) == MPI_SUCCESS ? 0 : gd__mpi_fail((rc), (call)))
 
+/* Take a matched message off unread (no room for it, or nobody to read it):
+ * a receive of 0 bytes, whose truncation is the point.  \return 0, or
+ * GD_EMPI for any other failure (logged by gd__mpi_fail). */
+int gd__mpi_discard(MPI_Message *m);
+
 /* "killed by signal 11 (Segmentation fault)" / "exited with status 3". */
 void gd__describe_status(int status, char *buf, size_t size);
 

@@ -5,7 +5,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "placement.h"
-#include "run.h"
+#include "roles.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Shared-memory buffers: see shm.h for the scheme. */
 #define _GNU_SOURCE
 #include "shm.h"
-#include "wire.h"
+#include "internal.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ int gd__shm_put_token(gd__shm *m, uint64_t token)
 {
 	if (m->fd < 0 || fallocate(m->fd, 0, 0, GD_DROP_OFF) < 0 ||
 	    pwrite(m->fd, &token, sizeof(token), 0) != (ssize_t)sizeof(token))
-		return -1;
+		return GD_ESYS;
 	return 0;
 }
 
@@ -39,17 +39,17 @@ int gd__shm_grow(gd__shm *m, size_t n)
 	void *p;
 
 	if (m->fd < 0)
-		return -1;
+		return GD_ESYS;
 	if (m->cap >= n)
 		return 0;
 	cap = (n + n / 4 + 4095) & ~(size_t)4095;
 	gd__shm_unmap(m);
 	/* the pages now: a store into a hole of a full tmpfs is a SIGBUS */
 	if (fallocate(m->fd, 0, 0, (off_t)cap) < 0)
-		return -1;
+		return GD_ESYS;
 	p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
 	if (p == MAP_FAILED)
-		return -1;
+		return GD_ESYS;
 	m->map = p;
 	m->cap = cap;
 	return 0;
@@ -64,10 +64,10 @@ int gd__shm_map_ro(gd__shm *m, size_t n)
 		return 0;
 	gd__shm_unmap(m);
 	if (m->fd < 0 || fstat(m->fd, &sb) < 0 || (uint64_t)sb.st_size < n)
-		return -1;
+		return GD_ESYS;
 	p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, m->fd, 0);
 	if (p == MAP_FAILED)
-		return -1;
+		return GD_ESYS;
 	m->map = p;
 	m->cap = (size_t)sb.st_size;
 	return 0;
@@ -84,22 +84,22 @@ int gd__shm_open_peer(gd__shm *m, int pid, int fd, const char *name, uint64_t to
 
 	gd__shm_init(m);
 	if (snprintf(want, sizeof(want), "/memfd:%s", name) >= (int)sizeof(want))
-		return -1;
+		return GD_ESYS;
 	w = strlen(want);
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < (ssize_t)w || memcmp(link, want, w))
-		return -1;
+		return GD_ESYS;
 	/* the name itself, not one it is the start of */
 	if ((size_t)n != w && ((size_t)n != w + sizeof(deleted) - 1 ||
 	                       memcmp(link + w, deleted, sizeof(deleted) - 1)))
-		return -1;
+		return GD_ESYS;
 	f = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (f < 0)
-		return -1;
+		return GD_ESYS;
 	if (pread(f, &got, sizeof(got), 0) != (ssize_t)sizeof(got) || got != token) {
 		close(f);
-		return -1;
+		return GD_ESYS;
 	}
 	m->fd = f;
 	return 0;
@@ -130,13 +130,13 @@ int gd__shm_drops_make(gd__shm *drop, uint64_t *token)
 	for (k = 0; k < GD_DROPS; k++)
 		gd__shm_init(&drop[k]);
 	if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t) || !t)
-		return -1;
+		return GD_ESYS;
 	for (k = 0; k < GD_DROPS; k++) {
 		if (gd__shm_create(&drop[k], GD_SHM_DROP_NAME) || gd__shm_put_token(&drop[k], t)) {
 			do {
 				gd__shm_close(&drop[k]);
 			} while (k-- > 0);
-			return -1;
+			return GD_ESYS;
 		}
 	}
 	*token = t;
@@ -154,35 +154,5 @@ int gd__shm_drops_open(gd__shm *drop, int pid, const int32_t *fd, uint64_t token
 		return 0;
 	while (k-- > 0)
 		gd__shm_close(&drop[k]);
-	return -1;
-}
-
-/* ------------------------------------------------------------ descriptors */
-
-void gd__shm_desc_put(uint8_t *out, const gd__rec *r, uint8_t type, uint32_t buf, uint64_t off,
-                      uint64_t len)
-{
-	gd__rec d = *r;
-	uint8_t *q = out + GD_REC_HDR;
-
-	d.type = type;
-	d.len = GD_SHM_DESC;
-	gd__rec_put_hdr(out, &d);
-	gd__pack_u32(&q, buf);
-	gd__pack_u32(&q, 0);
-	gd__pack_u64(&q, off);
-	gd__pack_u64(&q, len);
-}
-
-int gd__shm_desc_get(const gd__rec *r, uint32_t *buf, uint64_t *off, uint64_t *len)
-{
-	gd__rd rd = {r->payload, r->payload + r->len, 0};
-
-	*buf = gd__rd_u32(&rd);
-	gd__rd_u32(&rd);
-	*off = gd__rd_u64(&rd);
-	*len = gd__rd_u64(&rd);
-	if (rd.bad || rd.p != rd.end || *len > GD_REC_MAX_PAYLOAD || *off > UINT64_MAX - *len)
-		return GD_EPROTO;
-	return 0;
+	return GD_ESYS;
 }

@@ -67,7 +67,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gd__rec;
+/* Every function that can fail returns 0 or GD_ESYS (errno says why). */
 
 /* The eager limit: messages are batched up to this size (see above). */
 #define GD_BATCH_BYTES 4000u
@@ -104,19 +104,19 @@ typedef struct gd__shm {
 /* No buffer (fd -1, nothing mapped). */
 void gd__shm_init(gd__shm *m);
 
-/* A new empty memfd (close-on-exec) called name.  \return 0, or -1 with
- * errno (m stays without a buffer). */
+/* A new empty memfd (close-on-exec) called name.  \return 0, or GD_ESYS
+ * with errno (m stays without a buffer). */
 int gd__shm_create(gd__shm *m, const char *name);
 
 /* Write token at offset 0: the file grows to GD_DROP_OFF bytes (allocated
- * now).  \return 0 or -1. */
+ * now).  \return 0 or GD_ESYS. */
 int gd__shm_put_token(gd__shm *m, uint64_t token);
 
 /*
  * Map at least n bytes read-write, growing the file (fallocate) when the
  * mapping is shorter: to n + n/4, rounded up to a page.  What the file held
  * is kept (it only grows), but m->map may move: pointers into the old
- * mapping are invalid afterwards.  \return 0, or -1 with nothing mapped (the
+ * mapping are invalid afterwards.  \return 0, or GD_ESYS with nothing mapped (the
  * fd is kept: the caller decides whether to give the buffer up).
  */
 int gd__shm_grow(gd__shm *m, size_t n);
@@ -125,14 +125,14 @@ int gd__shm_grow(gd__shm *m, size_t n);
  * Map at least n bytes read-only: nothing to do when m->cap >= n, else the
  * whole file is mapped afresh (someone else grew it).  m->fd may be
  * borrowed (the executor's view of its supervisor's buffer).  \return 0, or
- * -1 with nothing mapped (no such buffer, or the file is shorter than n).
+ * GD_ESYS with nothing mapped (no such buffer, or the file is shorter than n).
  */
 int gd__shm_map_ro(gd__shm *m, size_t n);
 
 /*
  * Open another process's buffer through /proc/PID/fd/FD, read-write, only
  * when the link names a memfd called name and the file holds token at
- * offset 0.  \return 0 with m->fd set (nothing mapped), or -1.
+ * offset 0.  \return 0 with m->fd set (nothing mapped), or GD_ESYS.
  */
 int gd__shm_open_peer(gd__shm *m, int pid, int fd, const char *name, uint64_t token);
 
@@ -142,19 +142,10 @@ void gd__shm_unmap(gd__shm *m);
 void gd__shm_close(gd__shm *m);
 
 /* A worker's drops: GD_DROPS memfds holding a fresh random token (*token).
- * All or none: \return 0, or -1 with none made (no memfds, no randomness). */
+ * All or none: \return 0, or GD_ESYS with none made (no memfds, no randomness). */
 int gd__shm_drops_make(gd__shm *drop, uint64_t *token);
 /* Rank 0: open a worker's GD_DROPS drops (fd numbers in process pid).  All or
- * none: \return 0, or -1 with none open. */
+ * none: \return 0, or GD_ESYS with none open. */
 int gd__shm_drops_open(gd__shm *drop, int pid, const int32_t *fd, uint64_t token);
-
-/* A large task's place in shared memory: the TASK_SHM / TASK_DROP record
- * (header from r, with type and length replaced) into out, which holds
- * GD_REC_HDR + GD_SHM_DESC bytes. */
-void gd__shm_desc_put(uint8_t *out, const struct gd__rec *r, uint8_t type, uint32_t buf,
-                      uint64_t off, uint64_t len);
-/* Read a TASK_SHM / TASK_DROP payload.  \return 0, or GD_EPROTO when it is
- * not exactly GD_SHM_DESC bytes or the range overflows. */
-int gd__shm_desc_get(const struct gd__rec *r, uint32_t *buf, uint64_t *off, uint64_t *len);
 
 #endif

@@ -4,15 +4,16 @@
  * shm.h), and the results going back, double-buffered.
  */
 #define _GNU_SOURCE
-#include "supervisor.h"
+#include "sup.h"
 
 #include <stdio.h>
 #include <string.h>
 
 gd__bytes *gd__sup_outbuf(sup *s)
 {
-	if (s->req[s->cur] != MPI_REQUEST_NULL)
-		MPI_Wait(&s->req[s->cur], MPI_STATUS_IGNORE);
+	if (s->req[s->cur] != MPI_REQUEST_NULL &&
+	    gd__mpi(MPI_Wait(&s->req[s->cur], MPI_STATUS_IGNORE), "MPI_Wait"))
+		s->err = GD_EMPI;
 	return &s->out[s->cur];
 }
 
@@ -22,8 +23,8 @@ void gd__sup_flush(sup *s)
 
 	if (!b->len)
 		return;
-	if (MPI_Isend(b->p, (int)b->len, MPI_BYTE, 0, GD__TAG, s->comm, &s->req[s->cur]) !=
-	    MPI_SUCCESS)
+	if (gd__mpi(MPI_Isend(b->p, (int)b->len, MPI_BYTE, 0, GD__TAG, s->comm, &s->req[s->cur]),
+	            "MPI_Isend"))
 		s->err = GD_EMPI;
 	s->cur ^= 1;
 	gd__sup_outbuf(s)->len = 0;
@@ -64,13 +65,13 @@ static int drop_desc(sup *s, const gd__rec *r, pend *p, rctx *c)
 	uint32_t k;
 	uint64_t off, len;
 
-	if (gd__shm_desc_get(r, &k, &off, &len) || k >= GD_DROPS || s->shm[s->nrbuf + k].fd < 0 ||
+	if (gd__rec_desc_get(r, &k, &off, &len) || k >= GD_DROPS || s->shm[s->nrbuf + k].fd < 0 ||
 	    off < GD_DROP_OFF) {
 		snprintf(c->err, sizeof(c->err), "a bad TASK_DROP record (task %llu)",
 		         (unsigned long long)r->task_id);
 		return -1;
 	}
-	gd__shm_desc_put(p->desc, r, GD_REC_TASK_SHM, s->nrbuf + k, off, len);
+	gd__rec_desc_put(p->desc, r, GD_REC_TASK_SHM, s->nrbuf + k, off, len);
 	return 0;
 }
 
@@ -101,7 +102,7 @@ static int from_rank0(void *ctx, const gd__rec *r)
 		if (r->type == GD_REC_TASK_DROP) {
 			p->shm = 1; /* drop_desc() wrote the descriptor */
 		} else if ((p->shm = c->shm != NULL && gd__shm_large(p->rec_len))) {
-			gd__shm_desc_put(p->desc, r, GD_REC_TASK_SHM, (uint32_t)c->buf,
+			gd__rec_desc_put(p->desc, r, GD_REC_TASK_SHM, (uint32_t)c->buf,
 			                 (uint64_t)(r->payload - c->shm), r->len);
 		}
 		s->count++;
@@ -138,21 +139,30 @@ int gd__sup_recv_rank0(sup *s)
 		int flag = 0, count = 0;
 		unsigned b;
 
-		if (MPI_Improbe(0, GD__TAG, s->comm, &flag, &msg, &st) != MPI_SUCCESS) {
+		if (gd__mpi(MPI_Improbe(0, GD__TAG, s->comm, &flag, &msg, &st), "MPI_Improbe")) {
 			s->err = GD_EMPI;
 			return got;
 		}
 		if (!flag)
 			return got;
 		got = 1;
-		MPI_Get_count(&st, MPI_BYTE, &count);
+		if (gd__mpi(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count")) {
+			s->err = GD_EMPI;
+			gd__mpi_discard(&msg);
+			return got;
+		}
 		for (b = 0; b < s->nrbuf && s->rrefs[b]; b++)
 			;
 		/* a large one goes to shared buffer b, grown to fit while it is
 		 * free (nothing points into it); else the socket carries it */
 		if (b < s->nrbuf && gd__shm_large((size_t)count) &&
 		    gd__shm_grow(&s->shm[b], (size_t)count) == 0) {
-			MPI_Mrecv(s->shm[b].map, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+			if (gd__mpi(MPI_Mrecv(s->shm[b].map, count, MPI_BYTE, &msg,
+			                      MPI_STATUS_IGNORE),
+			            "MPI_Mrecv")) {
+				s->err = GD_EMPI;
+				return got;
+			}
 			rctx c = {.s = s, .buf = (int)b, .shm = s->shm[b].map};
 			if (gd__msg_foreach(s->shm[b].map, (size_t)count, from_rank0, &c, c.err,
 			                    sizeof(c.err))) {
@@ -161,7 +171,7 @@ int gd__sup_recv_rank0(sup *s)
 				snprintf(why, sizeof(why), "malformed message from rank 0: %s",
 				         c.err);
 				gd__log(s->rank, "worker %d: %s", s->wid, why);
-				gd__sup_retire(s, why);
+				gd__strlcpy(s->rank0_bad, why, sizeof(s->rank0_bad));
 			}
 			s->big = 1;
 			return 2;
@@ -171,10 +181,14 @@ int gd__sup_recv_rank0(sup *s)
 			gd__log(s->rank, "worker %d: no receive buffer for a %d-byte message",
 			        s->wid, count);
 			s->err = GD_ENOMEM;
-			MPI_Mrecv(NULL, 0, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+			gd__mpi_discard(&msg);
 			return got;
 		}
-		MPI_Mrecv(s->rbuf[b].p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+		if (gd__mpi(MPI_Mrecv(s->rbuf[b].p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE),
+		            "MPI_Mrecv")) {
+			s->err = GD_EMPI;
+			return got;
+		}
 		s->rbuf[b].len = (size_t)count;
 		rctx c = {.s = s, .buf = (int)b};
 		int rc = gd__msg_foreach(s->rbuf[b].p, (size_t)count, from_rank0, &c, c.err,
@@ -184,7 +198,8 @@ int gd__sup_recv_rank0(sup *s)
 
 			snprintf(why, sizeof(why), "malformed message from rank 0: %s", c.err);
 			gd__log(s->rank, "worker %d: %s", s->wid, why);
-			gd__sup_retire(s, why);
+			gd__strlcpy(s->rank0_bad, why, sizeof(s->rank0_bad));
+			return got; /* the caller retires the worker */
 		}
 		s->big = gd__shm_large((size_t)count);
 		if (s->big)

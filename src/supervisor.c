@@ -6,10 +6,10 @@
  * the tasks queued behind a crashed one are re-sent to the new executor.
  *
  * This file: the loop, the rank's start and end, and in-process runs
- * (GD_ISOLATE_NONE); the rest is listed in supervisor.h.
+ * (GD_ISOLATE_NONE); the rest is listed in sup.h.
  */
 #define _GNU_SOURCE
-#include "supervisor.h"
+#include "sup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,14 +19,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-void gd__sup_retire(sup *s, const char *why)
+/* What rank 0 sent; a malformed message retires the worker. */
+static int recv_rank0(sup *s)
 {
-	if (s->ex != EX_NONE)
-		gd__sup_reap_executor(s, 1);
-	gd__sup_send_msg(s, GD_REC_SETUP_FAIL, 0, 0, 0, 0, why);
-	gd__sup_flush(s);
-	gd__held_drop_all(s);
-	s->retired = 1;
+	int got = gd__sup_recv_rank0(s);
+
+	if (s->rank0_bad[0]) {
+		gd__sup_retire(s, s->rank0_bad);
+		s->rank0_bad[0] = '\0';
+	}
+	return got;
 }
 
 /* ------------------------------------------------------------ in-process */
@@ -66,7 +68,7 @@ static void run_inline(sup *s)
 			gd__sup_flush(s);
 			since_flush = 0;
 			if (took > 100e-6)
-				gd__sup_recv_rank0(s);
+				recv_rank0(s);
 		}
 	}
 	gd__sup_flush(s);
@@ -102,7 +104,8 @@ static void say_hello(sup *s, const char *note, const char *warning)
 static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *cfg)
 {
 	memset(s, 0, sizeof(*s));
-	MPI_Comm_rank(comm, &s->rank);
+	if (gd__mpi(MPI_Comm_rank(comm, &s->rank), "MPI_Comm_rank"))
+		return GD_EMPI;
 	s->comm = comm;
 	s->wid = s->rank - 1;
 	s->cfg = cfg;
@@ -163,7 +166,7 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 static void sup_free(sup *s)
 {
 	gd__sup_reap_leaving(s);
-	MPI_Waitall(2, s->req, MPI_STATUSES_IGNORE);
+	(void)gd__mpi(MPI_Waitall(2, s->req, MPI_STATUSES_IGNORE), "MPI_Waitall");
 	for (unsigned i = 0; s->rbuf && i < s->nrbuf; i++)
 		gd__bytes_free(&s->rbuf[i]);
 	gd__bytes_free(&s->out[0]);
@@ -195,7 +198,8 @@ static void send_now(MPI_Comm comm, int wid, uint8_t type, const char *msg)
 	gd__rec_put_hdr(buf, &r);
 	if (n)
 		memcpy(buf + GD_REC_HDR, msg, n);
-	MPI_Send(buf, (int)(GD_REC_HDR + n), MPI_BYTE, 0, GD__TAG, comm);
+	/* nothing more to do when even this fails: gd__mpi() said why */
+	(void)gd__mpi(MPI_Send(buf, (int)(GD_REC_HDR + n), MPI_BYTE, 0, GD__TAG, comm), "MPI_Send");
 }
 
 /* A worker that cannot go on still leaves only when rank 0 says so: rank 0
@@ -211,11 +215,18 @@ static void linger(MPI_Comm comm)
 
 		if (gd__probe_wait(comm, 0, &m, &st))
 			return;
-		MPI_Get_count(&st, MPI_BYTE, &count);
+		if (gd__mpi(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count"))
+			count = 0;
 		p = count > (int)sizeof(small) ? malloc((size_t)count) : small;
-		/* without memory, a short receive still takes the message off */
-		MPI_Mrecv(p ? p : small, p ? count : (int)sizeof(small), MPI_BYTE, &m,
-		          MPI_STATUS_IGNORE);
+		/* without memory, a short receive still takes the message off,
+		 * and its first bytes (the type): MPI_ERR_TRUNCATE is expected */
+		int rc = MPI_Mrecv(p ? p : small, p ? count : (int)sizeof(small), MPI_BYTE, &m,
+		                   MPI_STATUS_IGNORE);
+		if (p && gd__mpi(rc, "MPI_Mrecv")) {
+			if (p != small)
+				free(p);
+			return; /* MPI is broken: nobody to wait for */
+		}
 		int type = count > 0 ? (p ? p[0] : small[0]) : 0;
 		if (p && p != small)
 			free(p);
@@ -291,7 +302,7 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	}
 
 	while (!s.err) {
-		int busy = gd__sup_recv_rank0(&s);
+		int busy = recv_rank0(&s);
 
 		if (s.abort) {
 			if (s.ex != EX_NONE)
@@ -344,7 +355,7 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	if (s.err && !s.stop && !s.abort) {
 		char why[128];
 
-		MPI_Waitall(2, s.req, MPI_STATUSES_IGNORE);
+		(void)gd__mpi(MPI_Waitall(2, s.req, MPI_STATUSES_IGNORE), "MPI_Waitall");
 		snprintf(why, sizeof(why), "worker failed: %s", gd_strerror(s.err));
 		gd__log(s.rank, "worker %d: %s", s.wid, why);
 		if (!s.retired)

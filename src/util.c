@@ -121,6 +121,16 @@ int gd__mpi_fail(int mpi_rc, const char *call)
 	return GD_EMPI;
 }
 
+int gd__mpi_discard(MPI_Message *m)
+{
+	int rc = MPI_Mrecv(NULL, 0, MPI_BYTE, m, MPI_STATUS_IGNORE), cls = MPI_ERR_TRUNCATE;
+
+	if (rc == MPI_SUCCESS ||
+	    (MPI_Error_class(rc, &cls) == MPI_SUCCESS && cls == MPI_ERR_TRUNCATE))
+		return 0;
+	return gd__mpi_fail(rc, "MPI_Mrecv");
+}
+
 void gd__describe_status(int status, char *buf, size_t size)
 {
 	if (WIFSIGNALED(status))

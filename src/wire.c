@@ -421,3 +421,33 @@ int gd__exit_get(const gd__rec *r, gd_exit *ex, const uint8_t **msg, uint32_t *l
 	*len = r->len - GD_EXIT_BYTES;
 	return 0;
 }
+
+/* ------------------------------------------------------------ shm desc */
+
+void gd__rec_desc_put(uint8_t *out, const gd__rec *r, uint8_t type, uint32_t buf, uint64_t off,
+                      uint64_t len)
+{
+	gd__rec d = *r;
+	uint8_t *q = out + GD_REC_HDR;
+
+	d.type = type;
+	d.len = GD_SHM_DESC;
+	gd__rec_put_hdr(out, &d);
+	gd__pack_u32(&q, buf);
+	gd__pack_u32(&q, 0);
+	gd__pack_u64(&q, off);
+	gd__pack_u64(&q, len);
+}
+
+int gd__rec_desc_get(const gd__rec *r, uint32_t *buf, uint64_t *off, uint64_t *len)
+{
+	gd__rd rd = {r->payload, r->payload + r->len, 0};
+
+	*buf = gd__rd_u32(&rd);
+	gd__rd_u32(&rd);
+	*off = gd__rd_u64(&rd);
+	*len = gd__rd_u64(&rd);
+	if (rd.bad || rd.p != rd.end || *len > GD_REC_MAX_PAYLOAD || *off > UINT64_MAX - *len)
+		return GD_EPROTO;
+	return 0;
+}

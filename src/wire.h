@@ -26,6 +26,9 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The one tag of every message on the library's duplicated communicator. */
+#define GD__TAG 1
+
 #define GD_REC_HDR 28u
 /* The largest payload: a whole record must fit an MPI int count. */
 #define GD_REC_MAX_PAYLOAD (0x7fffffffu - 4096u)
@@ -163,6 +166,15 @@ int gd__msg_foreach(const uint8_t *p, size_t len, int (*fn)(void *ctx, const gd_
                     char *err, size_t errlen);
 
 const char *gd__rec_type_name(int type);
+
+/* A large task's place in shared memory: the TASK_SHM / TASK_DROP record
+ * (header from r, with type and length replaced) into out, which holds
+ * GD_REC_HDR + GD_SHM_DESC bytes. */
+void gd__rec_desc_put(uint8_t *out, const gd__rec *r, uint8_t type, uint32_t buf, uint64_t off,
+                      uint64_t len);
+/* Read a TASK_SHM / TASK_DROP payload.  \return 0, or GD_EPROTO when it is
+ * not exactly GD_SHM_DESC bytes or the range overflows. */
+int gd__rec_desc_get(const gd__rec *r, uint32_t *buf, uint64_t *off, uint64_t *len);
 
 /* The GD_RF_EXIT prefix: write GD_EXIT_BYTES at p. */
 void gd__exit_put(uint8_t *p, int status, int signal);

@@ -33,8 +33,8 @@ static void test_init_close(void)
 	CU_ASSERT_PTR_NULL(m.map);
 	CU_ASSERT_EQUAL(m.cap, 0);
 	/* nothing to grow or map without a buffer */
-	CU_ASSERT_EQUAL(gd__shm_grow(&m, 10), -1);
-	CU_ASSERT_EQUAL(gd__shm_map_ro(&m, 10), -1);
+	CU_ASSERT_EQUAL(gd__shm_grow(&m, 10), GD_ESYS);
+	CU_ASSERT_EQUAL(gd__shm_map_ro(&m, 10), GD_ESYS);
 	gd__shm_close(&m); /* harmless */
 	gd__shm_close(&m);
 	CU_ASSERT_EQUAL(m.fd, -1);
@@ -104,10 +104,10 @@ static void test_map_ro(void)
 	gd__shm_init(&r);
 	r.fd = w.fd; /* a view: the fd is borrowed */
 
-	CU_ASSERT_EQUAL(gd__shm_map_ro(&r, 1), -1); /* empty file */
+	CU_ASSERT_EQUAL(gd__shm_map_ro(&r, 1), GD_ESYS); /* empty file */
 	CU_ASSERT_EQUAL_FATAL(gd__shm_grow(&w, 6000), 0);
 	memcpy(w.map + 100, "hello", 5);
-	CU_ASSERT_EQUAL(gd__shm_map_ro(&r, 8193), -1); /* past the file */
+	CU_ASSERT_EQUAL(gd__shm_map_ro(&r, 8193), GD_ESYS); /* past the file */
 	CU_ASSERT_PTR_NULL(r.map);
 	CU_ASSERT_EQUAL_FATAL(gd__shm_map_ro(&r, 105), 0);
 	CU_ASSERT_EQUAL(r.cap, w.cap); /* the whole file */
@@ -155,22 +155,25 @@ static void test_open_peer(void)
 	CU_ASSERT_EQUAL(p.fd, -1);
 
 	/* a wrong token */
-	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), a.fd, GD_SHM_DROP_NAME, token + 1), -1);
+	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), a.fd, GD_SHM_DROP_NAME, token + 1),
+	                GD_ESYS);
 	CU_ASSERT_EQUAL(p.fd, -1);
 	/* no token at all (an empty file) */
 	CU_ASSERT_EQUAL_FATAL(gd__shm_create(&b, GD_SHM_DROP_NAME), 0);
-	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), b.fd, GD_SHM_DROP_NAME, token), -1);
+	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), b.fd, GD_SHM_DROP_NAME, token), GD_ESYS);
 	/* a wrong name, even with the token; and a name the wanted one starts */
 	CU_ASSERT_EQUAL_FATAL(gd__shm_create(&other, GD_SHM_TASK_NAME), 0);
 	CU_ASSERT_EQUAL_FATAL(gd__shm_put_token(&other, token), 0);
-	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), other.fd, GD_SHM_DROP_NAME, token), -1);
-	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), a.fd, "gpudispatch-dro", token), -1);
-	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), a.fd, GD_SHM_DROP_NAME "x", token), -1);
+	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), other.fd, GD_SHM_DROP_NAME, token),
+	                GD_ESYS);
+	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), a.fd, "gpudispatch-dro", token), GD_ESYS);
+	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), a.fd, GD_SHM_DROP_NAME "x", token),
+	                GD_ESYS);
 	/* not a memfd at all, and no such fd */
 	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), fd, "null", token), -1);
+	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), fd, "null", token), GD_ESYS);
 	close(fd);
-	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), 100000, GD_SHM_DROP_NAME, token), -1);
+	CU_ASSERT_EQUAL(gd__shm_open_peer(&p, getpid(), 100000, GD_SHM_DROP_NAME, token), GD_ESYS);
 	CU_ASSERT_EQUAL(p.fd, -1);
 
 	gd__shm_close(&a);
@@ -197,11 +200,11 @@ static void test_drops(void)
 	}
 	/* all or none: one bad fd leaves none open */
 	fds[GD_DROPS - 1] = -1;
-	CU_ASSERT_EQUAL(gd__shm_drops_open(peer, getpid(), fds, token), -1);
+	CU_ASSERT_EQUAL(gd__shm_drops_open(peer, getpid(), fds, token), GD_ESYS);
 	for (unsigned k = 0; k < GD_DROPS; k++)
 		CU_ASSERT_EQUAL(peer[k].fd, -1);
 	fds[GD_DROPS - 1] = mine[GD_DROPS - 1].fd;
-	CU_ASSERT_EQUAL(gd__shm_drops_open(peer, getpid(), fds, token ^ 1), -1);
+	CU_ASSERT_EQUAL(gd__shm_drops_open(peer, getpid(), fds, token ^ 1), GD_ESYS);
 	for (unsigned k = 0; k < GD_DROPS; k++) {
 		CU_ASSERT_EQUAL(peer[k].fd, -1);
 		gd__shm_close(&mine[k]);

@@ -225,7 +225,7 @@ static void test_shm_desc(void)
 	uint32_t b;
 	uint64_t off, len;
 
-	gd__shm_desc_put(buf, &r, GD_REC_TASK_DROP, 2, GD_DROP_OFF, 1u << 20);
+	gd__rec_desc_put(buf, &r, GD_REC_TASK_DROP, 2, GD_DROP_OFF, 1u << 20);
 	CU_ASSERT_EQUAL(gd__rec_parse(buf, sizeof(buf), &o, &used, err, sizeof(err)), 1);
 	CU_ASSERT_EQUAL(used, sizeof(buf));
 	CU_ASSERT_EQUAL(o.type, GD_REC_TASK_DROP);
@@ -233,19 +233,19 @@ static void test_shm_desc(void)
 	CU_ASSERT_EQUAL(o.attempt, 2);
 	CU_ASSERT_EQUAL(o.worker, 7);
 	CU_ASSERT_EQUAL(o.len, GD_SHM_DESC);
-	CU_ASSERT_EQUAL(gd__shm_desc_get(&o, &b, &off, &len), 0);
+	CU_ASSERT_EQUAL(gd__rec_desc_get(&o, &b, &off, &len), 0);
 	CU_ASSERT_EQUAL(b, 2);
 	CU_ASSERT_EQUAL(off, GD_DROP_OFF);
 	CU_ASSERT_EQUAL(len, 1u << 20);
 
 	o.len = GD_SHM_DESC - 1; /* short */
-	CU_ASSERT_EQUAL(gd__shm_desc_get(&o, &b, &off, &len), GD_EPROTO);
-	gd__shm_desc_put(bad, &r, GD_REC_TASK_SHM, 0, UINT64_MAX - 10, 100); /* wraps */
+	CU_ASSERT_EQUAL(gd__rec_desc_get(&o, &b, &off, &len), GD_EPROTO);
+	gd__rec_desc_put(bad, &r, GD_REC_TASK_SHM, 0, UINT64_MAX - 10, 100); /* wraps */
 	CU_ASSERT_EQUAL(gd__rec_parse(bad, sizeof(bad), &o, &used, err, sizeof(err)), 1);
-	CU_ASSERT_EQUAL(gd__shm_desc_get(&o, &b, &off, &len), GD_EPROTO);
-	gd__shm_desc_put(bad, &r, GD_REC_TASK_SHM, 0, 0, (uint64_t)GD_REC_MAX_PAYLOAD + 1);
+	CU_ASSERT_EQUAL(gd__rec_desc_get(&o, &b, &off, &len), GD_EPROTO);
+	gd__rec_desc_put(bad, &r, GD_REC_TASK_SHM, 0, 0, (uint64_t)GD_REC_MAX_PAYLOAD + 1);
 	CU_ASSERT_EQUAL(gd__rec_parse(bad, sizeof(bad), &o, &used, err, sizeof(err)), 1);
-	CU_ASSERT_EQUAL(gd__shm_desc_get(&o, &b, &off, &len), GD_EPROTO);
+	CU_ASSERT_EQUAL(gd__rec_desc_get(&o, &b, &off, &len), GD_EPROTO);
 }
 
 static void test_errors_table(void)

@@ -1,20 +1,22 @@
 /*
- * The supervisor of one worker rank, shared by the files that make it up:
+ * The supervisor of one worker rank: its state, and the internal API of the
+ * files that make it up, each using only those listed below it:
  *
  *   supervisor.c  the loop (gd__worker_main), start and end of the rank
- *                 (buffers, placement, HELLO), in-process runs, retiring
+ *                 (buffers, placement, HELLO), in-process runs
+ *   exec_proc.c   the executor process: start, socket, pidfd, reap,
+ *                 restart, timeouts, waiting for it; retiring the worker
  *   sup_rank0.c   the link with rank 0: tasks in, results out
  *   held.c        the tasks held until their results are reported (a ring)
- *   exec_proc.c   the executor process: start, socket, pidfd, reap,
- *                 restart, timeouts, waiting for it
  *   backoff.c     waiting for MPI without spinning (rank 0 uses it too)
  */
-#ifndef GD_SUPERVISOR_H
-#define GD_SUPERVISOR_H
+#ifndef GD_SUP_H
+#define GD_SUP_H
 
 #include "executor.h"
 #include "placement.h"
-#include "run.h"
+#include "backoff.h"
+#include "roles.h"
 
 /* The executor's state (sup.ex). */
 enum { EX_NONE, EX_STARTING, EX_RUNNING, EX_CLEANING };
@@ -95,6 +97,7 @@ typedef struct sup {
 	unsigned big_held; /* large tasks held through MPI; rank 0 sends GD_BIG_MAX at most */
 	unsigned shm_held; /* tasks held in shared memory (a drop or a receive buffer) */
 	int stop, abort, retired;
+	char rank0_bad[256]; /* a malformed message from rank 0: why (the loop retires) */
 	int err;
 } sup;
 
@@ -112,7 +115,8 @@ void gd__sup_send_rec(sup *s, uint8_t type, uint64_t task_id, uint16_t attempt, 
 void gd__sup_send_msg(sup *s, uint8_t type, uint64_t task_id, uint16_t attempt, uint64_t aux,
                       uint8_t flags, const char *msg);
 /* Receive what rank 0 has sent.  \return 0 if nothing arrived, 1 if
- * something did, 2 if it stopped after a large message. */
+ * something did, 2 if it stopped after a large message.  A malformed
+ * message leaves why in s->rank0_bad: the caller retires the worker. */
 int gd__sup_recv_rank0(sup *s);
 
 /* --------------------------------------------------------------- held.c */
