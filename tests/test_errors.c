@@ -5,7 +5,7 @@
  * 0's lines go to the application's on_log when it has one.
  */
 #define _GNU_SOURCE
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,20 +81,17 @@ static void test_logger(void)
 	CU_ASSERT_STRING_EQUAL(stderr_of(log_default), "gpudispatch[0]: to stderr 7\n");
 }
 
+static const unit_test tests[] = {
+        {"an MPI failure names the call and MPI's error", test_mpi_error},
+        {"rank 0's log lines", test_logger},
+};
+
 int main(int argc, char **argv)
 {
-	CU_pSuite s;
-
 	/* MPI_Error_string needs MPI: a singleton, no mpiexec */
-	if (MPI_Init(&argc, &argv) != MPI_SUCCESS || CU_initialize_registry() != CUE_SUCCESS)
+	if (MPI_Init(&argc, &argv) != MPI_SUCCESS)
 		return 1;
-	s = CU_add_suite("errors", NULL, NULL);
-	CU_add_test(s, "an MPI failure names the call and MPI's error", test_mpi_error);
-	CU_add_test(s, "rank 0's log lines", test_logger);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	int rc = unit_main("errors", UNIT_TESTS(tests));
 	MPI_Finalize();
-	return failed ? 1 : 0;
+	return rc;
 }

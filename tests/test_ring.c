@@ -1,5 +1,5 @@
 /* Unit tests of the dispatcher's one ring (src/ring.h). */
-#include <CUnit/Basic.h>
+#include "unit.h"
 
 #include "ring.h"
 
@@ -44,18 +44,12 @@ static void test_take_keeps_order(void)
 	gd__ring_free(&r);
 }
 
+static const unit_test tests[] = {
+        {"FIFO across the wrap", test_fifo_wraps},
+        {"take keeps order", test_take_keeps_order},
+};
+
 int main(void)
 {
-	CU_pSuite s;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("ring", NULL, NULL);
-	CU_add_test(s, "FIFO across the wrap", test_fifo_wraps);
-	CU_add_test(s, "take keeps order", test_take_keeps_order);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return unit_main("ring", UNIT_TESTS(tests));
 }

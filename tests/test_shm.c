@@ -4,7 +4,7 @@
 #include "shm.h"
 #include "wire.h"
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,22 +211,13 @@ static void test_drops(void)
 	}
 }
 
+static const unit_test tests[] = {
+        {"large threshold", test_threshold},      {"no buffer", test_init_close},
+        {"create and grow", test_create_grow},    {"read-only view", test_map_ro},
+        {"open a peer's buffer", test_open_peer}, {"drops", test_drops},
+};
+
 int main(void)
 {
-	CU_pSuite s;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("shm", NULL, NULL);
-	CU_add_test(s, "large threshold", test_threshold);
-	CU_add_test(s, "no buffer", test_init_close);
-	CU_add_test(s, "create and grow", test_create_grow);
-	CU_add_test(s, "read-only view", test_map_ro);
-	CU_add_test(s, "open a peer's buffer", test_open_peer);
-	CU_add_test(s, "drops", test_drops);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return unit_main("shm", UNIT_TESTS(tests));
 }

@@ -2,7 +2,7 @@
  * Unit tests of how a run ends (src/termination.c): the stop levels, the
  * grace period, when STOP goes out and what gd_run() returns, without MPI.
  */
-#include <CUnit/Basic.h>
+#include "unit.h"
 
 #include "gpudispatch.h"
 #include "termination.h"
@@ -102,21 +102,13 @@ static void test_result(void)
 	CU_ASSERT_EQUAL(gd__term_result(&t, &o), GD_EALLSETUP);
 }
 
+static const unit_test tests[] = {
+        {"levels only rise", test_levels_only_rise}, {"an error stops now", test_error_stops_now},
+        {"grace after a drain", test_grace},         {"when STOP goes out", test_end_due},
+        {"what gd_run returns", test_result},
+};
+
 int main(void)
 {
-	CU_pSuite s;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("termination", NULL, NULL);
-	CU_add_test(s, "levels only rise", test_levels_only_rise);
-	CU_add_test(s, "an error stops now", test_error_stops_now);
-	CU_add_test(s, "grace after a drain", test_grace);
-	CU_add_test(s, "when STOP goes out", test_end_due);
-	CU_add_test(s, "what gd_run returns", test_result);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return unit_main("termination", UNIT_TESTS(tests));
 }

@@ -2,7 +2,7 @@
  * Unit tests of the credit window and the dispatcher's naps (src/window.c):
  * the policy alone, from hand-made run times, without MPI.
  */
-#include <CUnit/Basic.h>
+#include "unit.h"
 
 #include "window.h"
 
@@ -122,23 +122,17 @@ static void test_naps(void)
 	CU_ASSERT_EQUAL(hint, 0);
 }
 
+static const unit_test tests[] = {
+        {"one each until a result", test_one_until_measured},
+        {"short tasks fill W", test_short_tasks_fill_the_window},
+        {"long tasks one each", test_long_tasks_one_each},
+        {"refill covers 10 ms", test_refill_covers_10ms},
+        {"follows the mean", test_follows_the_mean},
+        {"end of the run", test_end_of_run},
+        {"naps", test_naps},
+};
+
 int main(void)
 {
-	CU_pSuite s;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("window", NULL, NULL);
-	CU_add_test(s, "one each until a result", test_one_until_measured);
-	CU_add_test(s, "short tasks fill W", test_short_tasks_fill_the_window);
-	CU_add_test(s, "long tasks one each", test_long_tasks_one_each);
-	CU_add_test(s, "refill covers 10 ms", test_refill_covers_10ms);
-	CU_add_test(s, "follows the mean", test_follows_the_mean);
-	CU_add_test(s, "end of the run", test_end_of_run);
-	CU_add_test(s, "naps", test_naps);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return unit_main("window", UNIT_TESTS(tests));
 }
