@@ -8,8 +8,15 @@ cd "$(dirname "$0")/../.."
 secs=${1:-20}
 out=build-fuzz
 mkdir -p "$out"
-cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc $(pkg-config --cflags ompi-c)"
-common="src/wire.c src/util.c src/errors.c src/journal.c"
+# the version header CMake writes, from project()'s version (the one source)
+version=$(sed -n 's/^project(gpudispatch VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+mkdir -p "$out/include"
+IFS=. read -r major minor patch <<<"$version"
+sed -e "s/@PROJECT_VERSION_MAJOR@/$major/" -e "s/@PROJECT_VERSION_MINOR@/$minor/" \
+	-e "s/@PROJECT_VERSION_PATCH@/$patch/" -e "s/@PROJECT_VERSION@/$version/" \
+	cmake/gpudispatch_version.h.in >"$out/include/gpudispatch_version.h"
+cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -I$out/include -Isrc $(pkg-config --cflags ompi-c)"
+common="src/wire.c src/util.c src/errors.c src/journal.c $(pkg-config --libs ompi-c)"
 for t in wire journal; do
 	# shellcheck disable=SC2086
 	clang $cflags -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" $common
