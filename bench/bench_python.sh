@@ -5,8 +5,11 @@
 #   py     --worker-cmd "python3 bench/py_identity_worker.py" (the package)
 #   cat    --worker-cmd cat (the line protocol, no Python)
 #   mpi4py mpi4py.futures MPIPoolExecutor.map, chunksize 1
-# and prints the ratios py/mpi4py (target >= 3) and py/cat.  Needs Debian's
-# python3-mpi4py for the mpi4py run.
+#   disp   the Python Dispatcher over the C library (issue 20), identity tasks
+# and prints the ratios py/mpi4py (target >= 3), disp/mpi4py (target >= 5)
+# and py/cat, then the Dispatcher's rank-0 peak RSS for TASKS and for
+# GD_BENCH_PY_BIG (default 10000000) tasks of a lazy generator (flat: the
+# ratio should stay near 1).  Needs Debian's python3-mpi4py for mpi4py.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: bench_python.sh BUILD [TASKS]}
@@ -36,3 +39,18 @@ else
 	echo "mpi4py: not installed (python3-mpi4py): that ratio is skipped"
 fi
 printf 'ratio python package / worker-cmd cat: %.2f\n' "$(echo "$cat_s / $py" | bc -l)"
+
+# the Dispatcher: its own line has the rate, rank 0's peak RSS, how far ahead
+disp_line() { mpirun -n 4 /usr/bin/python3 "$root/bench/py_dispatcher.py" "$1" 2>/dev/null | grep '^dispatcher'; }
+d=$(wall disp_line "$n")
+printf 'Dispatcher      %8.2f s  %9.0f tasks/s\n' "$d" "$(echo "$n / $d" | bc -l)"
+if [ -n "${m:-}" ]; then
+	printf 'ratio Dispatcher / mpi4py.futures c1: %.2f (target >= 5)\n' "$(echo "$m / $d" | bc -l)"
+fi
+big=${GD_BENCH_PY_BIG:-10000000}
+small_rss=$(disp_line "$n" | sed 's/.*rank0_maxrss_kb \([0-9]*\).*/\1/')
+big_line=$(disp_line "$big")
+big_rss=$(echo "$big_line" | sed 's/.*rank0_maxrss_kb \([0-9]*\).*/\1/')
+echo "Dispatcher, $big tasks: $big_line"
+printf 'Dispatcher rank 0 peak RSS, %s / %s tasks: %s / %s KiB = %.3f (flat: <= 1.1)\n' \
+	"$big" "$n" "$big_rss" "$small_rss" "$(echo "$big_rss / $small_rss" | bc -l)"

@@ -7,7 +7,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhwloc-dev hwloc
       libncurses-dev libcunit1-dev tmux time
-      python3 python3-pip python3-setuptools python3-wheel python3-pytest ${GD_DEPS_EXTRA:-})
+      python3 python3-pip python3-setuptools python3-wheel python3-pytest python3-mpi4py ${GD_DEPS_EXTRA:-})
 
 missing=()
 for p in "${PKGS[@]}"; do
