@@ -134,8 +134,9 @@ def _flush():
 class _Run:
     """Rank 0's side of one run: the generator and the callbacks."""
 
-    def __init__(self, lib, generator, cbs):
+    def __init__(self, lib, generator, cbs, halt=None):
         self.lib, self.it, self.cbs = lib, iter(generator), cbs
+        self.halt, self.failures = halt, 0
         self.error = None  # the first exception of a user callback or the generator
         self.stop = ctypes.c_int(0)  # cfg.stop_flag
         self.interrupted = False
@@ -186,13 +187,22 @@ class _Run:
             return
         self.call("on_success", e.task_id, result, e.worker_id)
 
+    def failed(self):
+        """halt=N: the N-th failed or timed-out task drains the run."""
+        self.failures += 1
+        if self.halt is not None and self.failures >= self.halt and \
+                self.stop.value < L.STOP_DRAIN:
+            self.stop.value = L.STOP_DRAIN
+
     def on_error(self, user, ev):
         e = ev.contents
+        self.failed()
         self.call("on_error", e.task_id, (e.message or b"").decode("utf-8", "replace"),
                   e.worker_id)
 
     def on_timeout(self, user, ev):
         e = ev.contents
+        self.failed()
         self.call("on_timeout", e.task_id, e.worker_id)
 
     def on_setup_fail(self, user, ev):
@@ -263,14 +273,15 @@ class Dispatcher:
     def run(self, generator, on_success=None, on_error=None, on_timeout=None,
             on_setup_fail=None, on_exit=None, base_seed=0, task_timeout=None,
             setup_timeout=None, retries=0, results=None, resume=False, grace=None,
-            total=None, **setup_kwargs):
+            total=None, halt=None, **setup_kwargs):
         """Run every task of generator; collective over MPI_COMM_WORLD.
 
         Callbacks (rank 0): on_success(task_id, result, worker_id),
         on_error(task_id, error, worker_id), on_timeout(task_id, worker_id),
         on_setup_fail(worker_id, error), on_exit() (always, once, last).
         results: a journal file (JSON lines of what finished); resume=True
-        skips what it holds as done.  An exception in a callback or the
+        skips what it holds as done.  halt=N: once N tasks have failed or
+        timed out, nothing more is handed out (the run drains).  An exception in a callback or the
         generator (Ctrl-C too) drains the run, calls on_exit, and is raised
         again here.  \\return the statistics dict, the same on every rank.
         """
@@ -314,8 +325,11 @@ class Dispatcher:
                 total = 0
         cfg.total_hint = int(total)
 
+        if halt is not None and int(halt) < 1:
+            raise ValueError("halt must be at least 1")
         run = _Run(lib, generator, {"on_success": on_success, "on_error": on_error,
-                                    "on_timeout": on_timeout, "on_setup_fail": on_setup_fail})
+                                    "on_timeout": on_timeout, "on_setup_fail": on_setup_fail},
+                   halt)
         cfg.stop_flag = ctypes.pointer(run.stop)
         cfg.tick_s = 0.1
         worker = _Worker(lib, self.worker_cls)
@@ -326,9 +340,9 @@ class Dispatcher:
                L.STATS_FN(_tick_guard(run))]
         if on_success is not None:
             cb.on_success = fns[0]
-        if on_error is not None:
+        if on_error is not None or halt is not None:
             cb.on_error = fns[1]
-        if on_timeout is not None:
+        if on_timeout is not None or halt is not None:
             cb.on_timeout = fns[2]
         if on_setup_fail is not None:
             cb.on_setup_fail = fns[3]

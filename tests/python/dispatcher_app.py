@@ -40,6 +40,10 @@ class Recorder(BaseWorker):
             ctypes.string_at(0)  # a segfault in C code: the interpreter dies
         if task == "raise":
             raise ValueError("bad task %d" % self.task_id)
+        if task == "flaky" and self.attempt == 1:
+            raise RuntimeError("first attempt of task %d fails" % self.task_id)
+        if task == "fail":
+            raise RuntimeError("always")
         if task == "seed":
             return (self.worker_id, self.seed)
         return (task, self.worker_id)
@@ -142,6 +146,11 @@ try:
             yield from range(10)
             raise OSError("cannot read the input")
         stats = Dispatcher(Recorder).run(generator=gen(), **callbacks)
+    elif scenario == "retries":
+        stats = Dispatcher(Recorder).run(generator=["flaky"] * 10, retries=1, **callbacks)
+    elif scenario == "halt":
+        stats = Dispatcher(Recorder, queue_size=2).run(generator=["fail"] * 1000, halt=3,
+                                                       **callbacks)
     elif scenario == "journal":
         path = os.path.join(out_dir, "results.jsonl")
         stats = Dispatcher(Recorder).run(generator=range(30), results=path, **callbacks)

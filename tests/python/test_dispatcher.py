@@ -152,6 +152,20 @@ def test_generator_exception_is_raised(tmp_path):
     assert r["seen"]["exits"] == 1
 
 
+def test_retries(tmp_path):
+    r = run("retries", tmp_path)
+    assert sorted(t for t, _, _ in r["seen"]["success"]) == list(range(10))
+    assert r["seen"]["error"] == [] and r["stats"]["retried"] == 10
+
+
+def test_halt_drains_after_n_failures(tmp_path):
+    r = run("halt", tmp_path)
+    n = len(r["seen"]["error"])
+    assert 3 <= n <= 3 + 4  # the third failure drains; what was out finishes
+    assert r["stats"]["total"] < 1000 and r["stats"]["rc"] != 0  # GD_EINTR: undone
+    assert r["raised"] is None and r["seen"]["exits"] == 1
+
+
 def test_results_journal_and_resume(tmp_path):
     r = run("journal", tmp_path)
     assert r["extra"]["first"] == 30 and r["extra"]["lines"] == 30
