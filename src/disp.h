@@ -26,6 +26,9 @@
 #include "window.h"
 #include "wire.h"
 
+#include <stdio.h>
+#include <string.h>
+
 enum { W_INIT, W_READY, W_RETIRED, W_GONE };
 
 #define HIST_MAX 1024 /* bytes of error history kept per retried task */
@@ -116,21 +119,132 @@ typedef struct disp {
  * its drops are open (shm.h says why). */
 #define BIG(s) gd__shm_large((s)->b.len)
 
+/* ------------------------------------------------- the hot path, inline */
+
+/* Called for every task from every file of the dispatcher: kept inline so
+ * that splitting the dispatcher into files costs rank 0 no calls (the
+ * benchmark counts its instructions per task). */
+
+static inline void gd__disp_slot_wait(slot *s)
+{
+	/* a send that failed is given up: the run stops on the error that
+	 * gd__mpi() logged, and the slot is free either way */
+	if (s->req != MPI_REQUEST_NULL && gd__mpi(MPI_Wait(&s->req, MPI_STATUS_IGNORE), "MPI_Wait"))
+		s->req = MPI_REQUEST_NULL;
+}
+
+/* What goes out for a slot: its TASK_DROP record, or the task itself. */
+static inline const uint8_t *gd__disp_slot_wire(const slot *s)
+{
+	return s->drop >= 0 ? s->dmsg : s->b.p;
+}
+
+static inline size_t gd__disp_slot_wire_len(const slot *s)
+{
+	return s->drop >= 0 ? sizeof(s->dmsg) : s->b.len;
+}
+
+/* Credits per worker now (window.h). */
+static inline unsigned gd__disp_credit_window(const disp *d)
+{
+	return gd__window_credit(&d->win, d->cfg->total_hint, d->next_id, d->live);
+}
+
+/* Worker i may take another task (a credit, and room for a large one). */
+static inline int gd__disp_has_credit(const disp *d, int i)
+{
+	const wk *w = &d->w[i];
+
+	return w->held.count < gd__disp_credit_window(d) && w->big < w->big_max;
+}
+
+/* Worker i may take tasks: queue it for gd__disp_dispatch().  Keeping this list
+ * makes rank 0's work per message independent of the number of workers. */
+static inline void gd__disp_mark_hungry(disp *d, int i)
+{
+	if (d->in_hungry[i] || d->w[i].state != W_READY || !gd__disp_has_credit(d, i))
+		return;
+	d->in_hungry[i] = 1;
+	gd__ring_push(&d->hungry, i);
+}
+
+static inline void gd__disp_emit(disp *d, gd_event_fn fn, gd_event *ev)
+{
+	if (!fn)
+		return;
+	ev->stats = d->st;
+	if (!ev->message)
+		ev->message = "";
+	fn(d->cb->user, ev);
+}
+
+static inline void gd__disp_update_row(disp *d, int i)
+{
+	gd_worker_stats *row = &d->st->workers[i];
+	wk *w = &d->w[i];
+
+	row->in_flight = w->held.count;
+	if (w->held.count) {
+		slot *s = &d->slots[gd__ring_at(&w->held, 0)];
+
+		row->current_task = s->task_id;
+		row->current_since = GD__MAX(s->dispatched_at, w->last_done);
+	}
+	if (w->state == W_READY)
+		row->state = w->held.count ? GD_WS_BUSY : GD_WS_IDLE;
+}
+
+/* An event about the task in slot si. */
+static inline gd_event gd__disp_slot_event(disp *d, int si, gd_event_type type, int worker)
+{
+	slot *s = &d->slots[si];
+	gd_event ev = {.type = type,
+	               .exit = {.status = -1},
+	               .worker_id = worker,
+	               .task_id = s->task_id,
+	               .attempt = s->attempt,
+	               .task_data = s->b.p + GD_REC_HDR,
+	               .task_len = s->b.len - GD_REC_HDR};
+
+	return ev;
+}
+
+static inline void gd__disp_slot_free(disp *d, int si)
+{
+	slot *s = &d->slots[si];
+
+	/* a worker left the hungry list for want of a slot: give it another
+	 * chance (rare: slots are held by tasks waiting for a retry) */
+	if (d->starved) {
+		d->starved = 0;
+		for (int i = 0; i < d->nw; i++)
+			gd__disp_mark_hungry(d, i);
+	}
+
+	s->worker = -1;
+	s->last_worker = -1;
+	if (s->hist)
+		s->hist[0] = '\0';
+	s->next_free = d->free_head;
+	d->free_head = si;
+}
+
+/* Slot si has left worker i (a result, or taken back): so has its drop. */
+static inline void gd__disp_drop_release(disp *d, int i, int si)
+{
+	slot *s = &d->slots[si];
+
+	if (BIG(s) && d->w[i].big-- == d->w[i].big_max)
+		d->big_full--;
+	if (s->drop >= 0)
+		d->w[i].drop_slot[s->drop] = -1;
+	s->drop = -1;
+}
+
 /* ---------------------------------------------------------- disp_slots.c */
 
-void gd__disp_emit(disp *d, gd_event_fn fn, gd_event *ev);
-void gd__disp_update_row(disp *d, int i);
 void gd__disp_set_state(disp *d, int i, int state);
-unsigned gd__disp_credit_window(const disp *d);
-int gd__disp_has_credit(const disp *d, int i);
-const uint8_t *gd__disp_slot_wire(const slot *s);
-size_t gd__disp_slot_wire_len(const slot *s);
 int gd__disp_drop_put(disp *d, int i, int si, const gd__rec *r);
-void gd__disp_drop_release(disp *d, int i, int si);
-void gd__disp_slot_wait(slot *s);
-gd_event gd__disp_slot_event(disp *d, int si, gd_event_type type, int worker);
-void gd__disp_slot_free(disp *d, int si);
-void gd__disp_mark_hungry(disp *d, int i);
 void gd__disp_requeue(disp *d, int si);
 int gd__disp_take_requeued(disp *d, int i);
 void gd__disp_abandon(disp *d, int si, int worker);

@@ -146,18 +146,25 @@ class _Run:
         runs, the journal is flushed), then run() re-raises it."""
         if self.error is None:
             self.error = exc
-        if isinstance(exc, KeyboardInterrupt) and self.stop.value >= L.STOP_DRAIN:
-            self.stop.value = L.STOP_NOW  # a second Ctrl-C: stop now
-        elif self.stop.value < L.STOP_DRAIN:
+        if self.stop.value < L.STOP_DRAIN:
             self.stop.value = L.STOP_DRAIN
 
+    def interrupt(self, signum, frame):
+        """SIGINT / SIGUSR1 on rank 0: the first drains, the next stops now.
+        Only a flag is set here (the dispatcher polls it); KeyboardInterrupt
+        is raised from run() once the run has ended, so that no callback is
+        cut short half way."""
+        name = signal.Signals(signum).name
+        if self.error is None:
+            self.error = KeyboardInterrupt(name)
+        self.stop.value = L.STOP_NOW if self.stop.value >= L.STOP_DRAIN else L.STOP_DRAIN
+
     def gen(self, state, buf):
+        if self.stop.value:
+            return 0  # stopping: nothing more is pulled
         try:
             task = next(self.it)
         except StopIteration:
-            return 0
-        except KeyboardInterrupt as e:
-            self.fail(e)  # Ctrl-C while pulling: no more tasks, the rest drains
             return 0
         except BaseException as e:  # noqa: BLE001 - the generator failed
             self.fail(e)
@@ -179,8 +186,8 @@ class _Run:
             self.fail(e)
 
     def on_success(self, user, ev):
-        e = ev.contents
         try:
+            e = ev.contents
             result = pickle.loads(ctypes.string_at(e.data, e.len))
         except BaseException as exc:  # noqa: BLE001
             self.fail(exc)
@@ -210,8 +217,8 @@ class _Run:
         self.call("on_setup_fail", e.worker_id, (e.message or b"").decode("utf-8", "replace"))
 
     def on_tick(self, user, st):
-        # Python runs here a few times a second: a pending Ctrl-C (the
-        # KeyboardInterrupt) or a signal handler's exception surfaces now
+        # Python runs here ten times a second even when the application has
+        # no callback: that is when a signal's handler (interrupt()) runs
         pass
 
 
@@ -219,7 +226,7 @@ def _tick_guard(run):
     def tick(user, st):
         try:
             run.on_tick(user, st)
-        except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt lands here
+        except BaseException as e:  # noqa: BLE001 - a signal handler's own exception
             run.fail(e)
     return tick
 
@@ -351,17 +358,17 @@ class Dispatcher:
         st = L.Stats()
         st.size = ctypes.sizeof(st)
 
-        # Ctrl-C on rank 0 drains (a second one stops now): Python raises
-        # KeyboardInterrupt in the next callback, which _Run.fail() turns
-        # into the stop flag; SIGUSR1 (what mpirun forwards) likewise.
-        old_usr1 = None
-        if rank == 0 and hasattr(signal, "SIGUSR1"):
-            def usr1(signum, frame):
-                raise KeyboardInterrupt("SIGUSR1")
+        # Ctrl-C on rank 0 drains, a second one stops now; so does SIGUSR1,
+        # which mpirun forwards to every rank: the workers ignore it (rank 0
+        # decides), as the gpudispatch command's do.
+        old = {}
+        for sig in (signal.SIGINT, getattr(signal, "SIGUSR1", None)):
+            if sig is None or (rank != 0 and sig == signal.SIGINT):
+                continue
             try:
-                old_usr1 = signal.signal(signal.SIGUSR1, usr1)
-            except ValueError:  # not the main thread
-                old_usr1 = None
+                old[sig] = signal.signal(sig, run.interrupt if rank == 0 else signal.SIG_IGN)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
         try:
             if self.show_ui:
                 ui = L.UiOptions()
@@ -377,8 +384,8 @@ class Dispatcher:
             stats = _stats_dict(lib, st)
         finally:
             lib.gd_stats_free(ctypes.byref(st))
-            if old_usr1 is not None:
-                signal.signal(signal.SIGUSR1, old_usr1)
+            for sig, h in old.items():
+                signal.signal(sig, h)
             if rank == 0 and on_exit is not None:
                 try:
                     on_exit()

@@ -44,6 +44,8 @@ class Recorder(BaseWorker):
             raise RuntimeError("first attempt of task %d fails" % self.task_id)
         if task == "fail":
             raise RuntimeError("always")
+        if task == "nap":
+            time.sleep(0.1)
         if task == "seed":
             return (self.worker_id, self.seed)
         return (task, self.worker_id)
@@ -141,6 +143,9 @@ try:
                     os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C on rank 0
                 yield i
         stats = Dispatcher(Recorder, queue_size=2).run(generator=gen(), **callbacks)
+    elif scenario == "usr1":  # the test sends SIGUSR1 to mpirun after a while
+        print("STARTED", flush=True)
+        stats = Dispatcher(Recorder, queue_size=2).run(generator=["nap"] * 200, **callbacks)
     elif scenario == "generator_raises":
         def gen():
             yield from range(10)
