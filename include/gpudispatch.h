@@ -399,7 +399,8 @@ typedef struct gd_callbacks {
 	int (*poll_stop)(void *user);
 	void *user;
 	/** Once on rank 0 when the run has started (its arguments were good),
-	 * before any other event: stats has a row per worker. */
+	 * before any other event: stats has a row per worker (none when the
+	 * run failed before it could make them; on_exit follows at once). */
 	void (*on_start)(void *user, const gd_stats *stats);
 	/** Every cfg.tick_s seconds while the run lasts, with the live
 	 * statistics: consistent (the dispatcher's own thread) and valid during

@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The end of each struct's last member in the first release with a size
- * field: no application passes less.  A later release adds members after
- * these and keeps these constants. */
-#define CONFIG_V1 (offsetof(gd_config, shm) + sizeof(int))
+/* The size of each struct in the first release with a size field (its
+ * sizeof, tail padding included; gd_config has 4 bytes of it): no
+ * application passes less.  A later release adds members after these and
+ * keeps these values as numbers. */
+#define CONFIG_V1 sizeof(gd_config)
 #define CB_V1     (offsetof(gd_callbacks, on_log) + sizeof(void (*)(void)))
 #define STATS_V1  (offsetof(gd_stats, worker_size) + sizeof(size_t))
 
@@ -29,14 +30,17 @@ static void config_defaults(gd_config *cfg)
 
 int gd_config_init(gd_config *cfg, size_t size)
 {
+	gd_config def;
+
 	if (!cfg || size < CONFIG_V1)
 		return GD_EINVAL;
-	/* an application built against a later release: fill what we know,
-	 * zero the rest, which is its members' "unset" */
-	if (size > sizeof(*cfg))
-		memset((char *)cfg + sizeof(*cfg), 0, size - sizeof(*cfg));
-	config_defaults(cfg);
-	cfg->size = size;
+	/* never more than size bytes; an application built against a later
+	 * release gets zeroes in the members we do not know ("unset") */
+	config_defaults(&def);
+	def.size = size;
+	memcpy(cfg, &def, size < sizeof(def) ? size : sizeof(def));
+	if (size > sizeof(def))
+		memset((char *)cfg + sizeof(def), 0, size - sizeof(def));
 	return 0;
 }
 

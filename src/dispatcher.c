@@ -173,7 +173,7 @@ static void leave_all(disp *d)
 }
 
 int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_callbacks *cb,
-                 const gd_config *cfg, gd_stats *st)
+                 const gd_config *cfg, gd_stats *st, int *started)
 {
 	disp d = {.comm = comm, .cfg = cfg, .cb = cb, .gen = gen, .gen_state = gen_state, .st = st};
 	unsigned idle = 0;
@@ -192,6 +192,9 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	st->start_time = gd_now();
 	st->total_hint = cfg->total_hint;
 	rc = setup(&d);
+	if (cb->on_start) /* a row per worker now (none when setup() failed) */
+		cb->on_start(cb->user, st);
+	*started = 1;
 	if (rc) {
 		gd__logf(&d.log, GD_LOG_ERROR, "out of memory for %d workers x window %u", d.nw,
 		         d.win.W);

@@ -9,9 +9,10 @@
 #include "gpudispatch.h"
 #include "wire.h"
 
-/* Rank 0: hand out tasks until they are all reported; fills st.  \return rc of the run. */
+/* Rank 0: hand out tasks until they are all reported; fills st and calls
+ * on_start once its rows exist (*started = 1).  \return rc of the run. */
 int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_callbacks *cb,
-                 const gd_config *cfg, gd_stats *st);
+                 const gd_config *cfg, gd_stats *st, int *started);
 
 /* A worker rank: supervise executors until rank 0 says STOP or ABORT. */
 int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *cfg, int local_index,

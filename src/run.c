@@ -128,10 +128,23 @@ static int share_stats(MPI_Comm comm, int rank, int *rc, gd_stats *st)
 		gd_worker_stats *rows = st->workers;
 		*st = copy;
 		st->workers = rows;
+		if (!rows)
+			st->n_workers = 0; /* out of memory: the totals, no rows */
 	}
-	if (gd__mpi(MPI_Bcast(st->workers, hdr[1] * (int)sizeof(*st->workers), MPI_BYTE, 0, comm),
-	            "MPI_Bcast"))
+	/* the rows in one broadcast, unless a rank has no room for them: then
+	 * one by one, which such a rank takes into a row of its own stack */
+	int have = rank == 0 || st->workers, all = have;
+	if (gd__mpi(MPI_Allreduce(&have, &all, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce"))
 		return GD_EMPI;
+	if (all)
+		return gd__mpi(MPI_Bcast(st->workers, hdr[1] * (int)sizeof(*st->workers), MPI_BYTE,
+		                         0, comm),
+		               "MPI_Bcast");
+	for (int i = 0; i < hdr[1]; i++) {
+		gd_worker_stats spare, *row = st->workers ? &st->workers[i] : &spare;
+		if (gd__mpi(MPI_Bcast(row, (int)sizeof(*row), MPI_BYTE, 0, comm), "MPI_Bcast"))
+			return GD_EMPI;
+	}
 	return 0;
 }
 
@@ -142,22 +155,22 @@ static int run_checked(MPI_Comm user_comm, const gd_worker_class *cls, gd_genera
 {
 	gd__wcfg wcfg;
 	MPI_Comm comm;
-	int rank, rc, local_index = -1, local_workers = 0, placement;
+	int rank, rc, local_index = -1, local_workers = 0, placement, started = 0;
 
 	memset(&wcfg, 0, sizeof(wcfg));
+	/* the arguments were good: the run has started, and on rank 0 on_start
+	 * and on_exit are called whatever happens from here (the dispatcher
+	 * calls on_start once its rows exist; else it is called below) */
+	st->start_time = gd_now();
+	st->total_hint = cfg->total_hint;
+	if (gd__mpi(MPI_Comm_rank(user_comm, &rank), "MPI_Comm_rank"))
+		return GD_EMPI; /* not even that: no rank knows it is rank 0 */
 	if ((rc = gd__mpi(MPI_Comm_dup(user_comm, &comm), "MPI_Comm_dup")))
-		return rc;
+		goto report;
 	/* the library reports errors through return codes, never by aborting */
-	if (gd__mpi(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler") ||
-	    gd__mpi(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank")) {
-		MPI_Comm_free(&comm);
-		return GD_EMPI;
-	}
-	if (rank == 0 && cb->on_start) {
-		/* the run has started: from here on_exit will follow */
-		st->start_time = gd_now();
-		st->total_hint = cfg->total_hint;
-		cb->on_start(cb->user, st);
+	if (gd__mpi(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler")) {
+		rc = GD_EMPI;
+		goto free_comm;
 	}
 
 	rc = share_config(comm, rank, cfg, &wcfg);
@@ -171,16 +184,20 @@ static int run_checked(MPI_Comm user_comm, const gd_worker_class *cls, gd_genera
 		rc = gd__place_local_index(comm, &local_index, &local_workers);
 	if (!rc) {
 		if (rank == 0)
-			rc = gd__dispatch(comm, gen, gen_state, cb, cfg, st);
+			rc = gd__dispatch(comm, gen, gen_state, cb, cfg, st, &started);
 		else
 			rc = gd__worker_main(comm, cls, &wcfg, local_index, local_workers);
 	}
 	if (share_stats(comm, rank, &rc, st) && !rc)
 		rc = GD_EMPI;
-	if (rank == 0 && cb->on_exit)
-		cb->on_exit(cb->user, st, rc);
+free_comm:
 	gd__cfg_free(&wcfg);
 	MPI_Comm_free(&comm);
+report:
+	if (rank == 0 && !started && cb->on_start)
+		cb->on_start(cb->user, st); /* the dispatcher never ran */
+	if (rank == 0 && cb->on_exit)
+		cb->on_exit(cb->user, st, rc);
 	return rc;
 }
 

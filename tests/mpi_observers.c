@@ -30,6 +30,10 @@ static void w_start(void *u, const gd_stats *st)
 	w->starts++;
 	w->start_at = w->order++;
 	CHECK(st != NULL && st->start_time > 0);
+	/* the rows exist already, each in its first state */
+	CHECK(st->n_workers == nworkers());
+	for (int i = 0; i < st->n_workers; i++)
+		CHECK(gd_stats_worker(st, i) && gd_stats_worker(st, i)->state == GD_WS_INIT);
 }
 
 static void w_tick(void *u, const gd_stats *st)

@@ -275,6 +275,20 @@ static void test_config_defaults(void)
 	CU_ASSERT_EQUAL(c.shm, 1);
 	/* a size below the first release's is refused, and NULL */
 	CU_ASSERT_EQUAL(gd_config_init(&c, sizeof(size_t)), GD_EINVAL);
+	/* the first release's size is its whole sizeof, tail padding too:
+	 * one byte less is refused, never written past */
+	CU_ASSERT_EQUAL(gd_config_init(&c, sizeof(c) - 1), GD_EINVAL);
+	struct {
+		gd_config c;
+		unsigned char tail[16];
+	} big;
+	memset(&big, 0xab, sizeof(big));
+	CU_ASSERT_EQUAL(gd_config_init(&big.c, sizeof(big.c)), 0);
+	CU_ASSERT_EQUAL(big.tail[0], 0xab); /* nothing past the size given */
+	CU_ASSERT_EQUAL(gd_config_init(&big.c, sizeof(big)), 0);
+	CU_ASSERT_EQUAL(big.tail[15], 0); /* a newer application's members: zero */
+	CU_ASSERT_EQUAL(big.c.size, sizeof(big));
+	CU_ASSERT_EQUAL(big.c.window, 4);
 	CU_ASSERT_EQUAL(gd_config_init(NULL, sizeof(c)), GD_EINVAL);
 	gd_callbacks cb;
 	CU_ASSERT_EQUAL(gd_callbacks_init(&cb, sizeof(cb)), 0);

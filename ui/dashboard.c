@@ -159,7 +159,8 @@ static int wrap_poll_stop(void *user)
 {
 	struct ui_run *r = user;
 	int level = gd__ui_model_stop_level(&r->model);
-	if (gd__ui_signalled)
+	/* only while our handlers are in place: the flag is theirs */
+	if (__atomic_load_n(&r->tui, __ATOMIC_ACQUIRE) && gd__ui_signalled)
 		level = GD__UI_STOP_NOW;
 	if (r->user.poll_stop) {
 		int u = r->user.poll_stop(r->user.user);
@@ -476,7 +477,7 @@ int gd_ui_options_init(gd_ui_options *o, size_t size)
 
 /* The first release's sizes of the structs the core takes, as the core
  * checks them (src/config.c): below them the core refuses the call. */
-#define CONFIG_V1 (offsetof(gd_config, shm) + sizeof(int))
+#define CONFIG_V1 sizeof(gd_config)
 #define CB_V1     (offsetof(gd_callbacks, on_log) + sizeof(void (*)(void)))
 
 /* The application's struct, as much of it as it has (the rest zero). */
@@ -504,7 +505,8 @@ int gd_ui_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, vo
 	if (o.mode == GD_UI_NONE || !cb || !cfg || cb->size < CB_V1 || cfg->size < CONFIG_V1 ||
 	    gd_config_init(&c, sizeof(c)))
 		return gd_run(comm, cls, gen, gen_state, cb, cfg, stats);
-	take(&c, sizeof(c), cfg, cfg->size);
+	/* over the library's defaults: what an older application lacks keeps them */
+	memcpy(&c, cfg, cfg->size < sizeof(c) ? cfg->size : sizeof(c));
 	c.size = sizeof(c);
 
 	r = calloc(1, sizeof(*r));
@@ -549,6 +551,9 @@ int gd_ui_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, vo
 	        .on_tick = wrap_on_tick,
 	        .on_log = wrap_on_log,
 	};
+	/* a signal caught by an earlier dashboard of this process is not this
+	 * run's (the UI thread's catch_signals() resets it too, later) */
+	gd__ui_signalled = 0;
 	rc = gd_run(comm, cls, gen, gen_state, &w, &c, stats);
 
 	/* Stop the UI thread: it restores the terminal before it returns. */

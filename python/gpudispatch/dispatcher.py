@@ -122,6 +122,10 @@ def _text(exc):
     return t if isinstance(t, bytes) else t.encode("utf-8", "replace")
 
 
+def _ignore(signum, frame):
+    """A worker rank's SIGUSR1: rank 0 decides what the run does."""
+
+
 def _flush():
     """The executor leaves with _exit(): what print() buffered must go now."""
     for f in (sys.stdout, sys.stderr):
@@ -160,8 +164,6 @@ class _Run:
         self.stop.value = L.STOP_NOW if self.stop.value >= L.STOP_DRAIN else L.STOP_DRAIN
 
     def gen(self, state, buf):
-        if self.stop.value:
-            return 0  # stopping: nothing more is pulled
         try:
             task = next(self.it)
         except StopIteration:
@@ -359,14 +361,15 @@ class Dispatcher:
         st.size = ctypes.sizeof(st)
 
         # Ctrl-C on rank 0 drains, a second one stops now; so does SIGUSR1,
-        # which mpirun forwards to every rank: the workers ignore it (rank 0
-        # decides), as the gpudispatch command's do.
+        # which mpirun forwards to every rank: the workers let it pass (rank
+        # 0 decides) with a handler that does nothing, not SIG_IGN, which
+        # the executors and the programs they start would inherit.
         old = {}
         for sig in (signal.SIGINT, getattr(signal, "SIGUSR1", None)):
             if sig is None or (rank != 0 and sig == signal.SIGINT):
                 continue
             try:
-                old[sig] = signal.signal(sig, run.interrupt if rank == 0 else signal.SIG_IGN)
+                old[sig] = signal.signal(sig, run.interrupt if rank == 0 else _ignore)
             except ValueError:  # not the main thread: signals stay as they are
                 pass
         try:
