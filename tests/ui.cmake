@@ -42,6 +42,7 @@ gd_add_ui_tmux_test(ui_tmux_quit GD_TEST_ENV quit $<TARGET_FILE:ui_fake_core> 8 
 gd_add_ui_tmux_test(ui_tmux_interrupt GD_TEST_ENV interrupt $<TARGET_FILE:ui_fake_core> 8 2000 300 tui 10)
 gd_add_ui_tmux_test(ui_tmux_text GD_TEST_ENV text $<TARGET_FILE:ui_fake_core> 4 40 100 auto)
 gd_add_ui_tmux_test(ui_tmux_notty GD_TEST_ENV notty $<TARGET_FILE:ui_fake_core> 4 40 100 auto)
+gd_add_ui_tmux_test(ui_tmux_resignal GD_TEST_ENV resignal $<TARGET_FILE:ui_fake_core> 4 200 50 tui 10)
 
 # The real thing: mpirun -n 3 of the basic example on a tmux terminal.
 if(TARGET basic_dashboard)

@@ -11,12 +11,15 @@
  * communicator is a dummy.  With UI_FAKE_NICE=1 in the environment it also
  * prints the highest nice value it saw on another thread of the process
  * during the run (the UI thread's) and whether the calling thread's own
- * nice value stayed as it was.
+ * nice value stayed as it was.  With UI_FAKE_RESIGNAL=1 the first run sends
+ * itself SIGINT (the dashboard's handler stops it), and a second run in text
+ * mode follows in the same process: "rc=..." is printed for each.
  */
 #define _GNU_SOURCE /* gettid */
 #include <dirent.h>
 #include <errno.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +98,11 @@ int gd_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, void 
 	int rc = 0, busy;
 	int watch_nice = getenv("UI_FAKE_NICE") != NULL;
 	int own_nice = getpriority(PRIO_PROCESS, (id_t)gettid()), ui_nice = -100;
+	static int runs;
+	int resignal = getenv("UI_FAKE_RESIGNAL") && runs++ == 0, loops = 0;
 	do {
+		if (resignal && ++loops == 100)
+			raise(SIGINT); /* caught by the dashboard: stop now */
 		int stop = cb->poll_stop ? cb->poll_stop(cb->user) : 0;
 		if (watch_nice) {
 			int n = others_nice();
@@ -212,5 +219,12 @@ int main(int argc, char **argv)
 	gd_worker_class cls = {0};
 	int rc = gd_ui_run((MPI_Comm)0, &cls, NULL, NULL, &cb, &cfg, &ui, NULL);
 	printf("rc=%d user_successes=%d\n", rc, successes);
+	if (getenv("UI_FAKE_RESIGNAL")) {
+		/* the signal was the first run's: this one runs to its end */
+		successes = 0;
+		ui.mode = GD_UI_TEXT;
+		rc = gd_ui_run((MPI_Comm)0, &cls, NULL, NULL, &cb, &cfg, &ui, NULL);
+		printf("second rc=%d user_successes=%d\n", rc, successes);
+	}
 	return 0;
 }

@@ -9,6 +9,8 @@
 #   interrupt  q then Ctrl-C stops now
 #   text       TERM=dumb: plain progress lines, no dashboard
 #   notty      no controlling terminal (setsid): plain progress lines
+#   resignal   a SIGINT stops a dashboard run; the next run of the same
+#              process (text mode) is not stopped by it (UI_FAKE_RESIGNAL)
 # PROGRAM must print its dashboard through gd_run/gd__ui_run and a line
 # "rc=N" at the end (tests/ui_fake_core.c, examples/basic_dashboard.c).
 # Exit 77 (skipped) without tmux.
@@ -59,6 +61,13 @@ check_restored() {
 }
 
 case $scenario in
+resignal)
+	start "env $env UI_FAKE_RESIGNAL=1 $prog"
+	check_restored
+	s=$(tm capture-pane -p -S -200 -t ui)
+	grep -q '^rc=-12 ' <<<"$s" || fail "the first run was not interrupted (GD_EINTR)"
+	grep -qE '^second rc=0 user_successes=[1-9]' <<<"$s" || fail "the second run was stopped too"
+	;;
 dashboard)
 	start "env $env $prog"
 	wait_for 'gpudispatch \| [0-9]+ workers' 60
