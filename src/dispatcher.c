@@ -189,9 +189,7 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	d.log.fn = cb->on_log;
 	d.log.user = cb->user;
 	gethostname(d.host, sizeof(d.host) - 1);
-	st->start_time = gd_now();
-	st->total_hint = cfg->total_hint;
-	rc = setup(&d);
+	rc = setup(&d); /* start_time and total_hint: set by gd_run() */
 	if (cb->on_start) /* a row per worker now (none when setup() failed) */
 		cb->on_start(cb->user, st);
 	*started = 1;

@@ -26,7 +26,6 @@ from .worker import BaseWorker, Gpu, _describe
 __all__ = ["Dispatcher", "DispatchError"]
 
 _KWARGS_KEY = b"gd.py.kwargs"
-_CLASS_KEY = b"gd.py.class"
 
 
 class DispatchError(RuntimeError):
@@ -143,7 +142,6 @@ class _Run:
         self.halt, self.failures = halt, 0
         self.error = None  # the first exception of a user callback or the generator
         self.stop = ctypes.c_int(0)  # cfg.stop_flag
-        self.interrupted = False
 
     def fail(self, exc):
         """A user callback raised: drain (what is out finishes, on_exit
@@ -217,20 +215,6 @@ class _Run:
     def on_setup_fail(self, user, ev):
         e = ev.contents
         self.call("on_setup_fail", e.worker_id, (e.message or b"").decode("utf-8", "replace"))
-
-    def on_tick(self, user, st):
-        # Python runs here ten times a second even when the application has
-        # no callback: that is when a signal's handler (interrupt()) runs
-        pass
-
-
-def _tick_guard(run):
-    def tick(user, st):
-        try:
-            run.on_tick(user, st)
-        except BaseException as e:  # noqa: BLE001 - a signal handler's own exception
-            run.fail(e)
-    return tick
 
 
 def _stats_dict(lib, st):
@@ -315,9 +299,8 @@ class Dispatcher:
         cfg.grace_s = float(grace or 0)
         keep = []  # what the C side points into, alive for the run
         blob = base64.b64encode(pickle.dumps(setup_kwargs, protocol=5))
-        kv = (L.Kv * 2)(L.Kv(_KWARGS_KEY, blob),
-                        L.Kv(_CLASS_KEY, self.worker_cls.__qualname__.encode()))
-        cfg.setup_args, cfg.n_setup_args = kv, 2
+        kv = (L.Kv * 1)(L.Kv(_KWARGS_KEY, blob))
+        cfg.setup_args, cfg.n_setup_args = kv, 1
         if self.gpu_ids is not None:
             ids = (ctypes.c_int * max(1, len(self.gpu_ids)))(*self.gpu_ids)
             cfg.gpu_ids, cfg.n_gpu_ids = ids, len(self.gpu_ids)
@@ -346,7 +329,10 @@ class Dispatcher:
         lib.gd_callbacks_init(ctypes.byref(cb), ctypes.sizeof(cb))
         fns = [L.EVENT_FN(run.on_success), L.EVENT_FN(run.on_error),
                L.EVENT_FN(run.on_timeout), L.EVENT_FN(run.on_setup_fail),
-               L.STATS_FN(_tick_guard(run))]
+               # no work of its own: Python runs here ten times a second even
+               # when the application has no callback, and that is when a
+               # signal's handler (_Run.interrupt) runs
+               L.STATS_FN(lambda user, st: None)]
         if on_success is not None:
             cb.on_success = fns[0]
         if on_error is not None or halt is not None:
