@@ -974,8 +974,6 @@ int cli_prog_close(cli_prog *p, gd_worker *w)
 			}
 			if (ev == P_BAD)
 				p->ans.len = p->ans_off = 0; /* nothing more to learn from it */
-			dprintf(2, "DBG close ev=%d exited=%d ae=%d pidfd=%d\n", ev, p->exited,
-			        p->ans_eof, p->pidfd);
 			if (ev == P_DIED || p->exited)
 				break;
 			if (ev == P_LINE || ev == P_STRAY)
