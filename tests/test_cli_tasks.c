@@ -397,7 +397,7 @@ static void expect_usage(const char *want, int n, ...)
 
 static void test_options_errors(void)
 {
-	expect_usage("missing the command: run or placement", 0);
+	expect_usage("missing the command: run, placement or results", 0);
 	expect_usage("unknown command 'frobnicate'", 1, "frobnicate");
 	expect_usage("unknown option '--bogus'", 4, "run", "--bogus", "--tasks", "t");
 	expect_usage("unknown option '-x'", 2, "run", "-x");

@@ -10,6 +10,7 @@
  *   json.c         JSON escaping and checking, UTF-8, base64
  *   error_text.c   a failed task's error message: its first line
  *   setup_args.c   cli_opts as the worker class's setup arguments
+ *   results.c      `gpudispatch results`: the final records of a results file
  * The rest:
  *   cmdworker.c  the worker class: command mode and persistent-worker mode
  *                (runs in the executor process on every worker)
@@ -42,6 +43,9 @@ enum {
 /* Default for --start-failures: starts in a row that never answered. */
 #define CLI_DEFAULT_START_FAILURES 3
 
+/* A results record holds this many bytes of its task line ("task"). */
+#define CLI_TASK_KEEP 4096
+
 /* Default for --max-line: longer task lines are a per-task error. */
 #define CLI_DEFAULT_MAX_LINE (1024 * 1024)
 
@@ -57,6 +61,12 @@ int cli_buf_add(cli_buf *b, const void *data, size_t n); /* 0 or -1 (ENOMEM) */
 int cli_buf_adds(cli_buf *b, const char *s);
 int cli_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_buf_free(cli_buf *b);
+
+/* ------------------------------------------------------ results.c */
+
+/* `gpudispatch results ARGS...` (argv[0] is the first after "results"):
+ * prints the final records of a results file.  \return the exit status. */
+int cli_results_main(int argc, char **argv);
 
 /* ------------------------------------------------- command line: options.c */
 
@@ -98,6 +108,7 @@ typedef struct cli_opts {
 	size_t n_setup_args;
 	unsigned start_failures; /* --start-failures K: 0 = the default */
 	double setup_timeout;    /* --setup-timeout, 0 = none */
+	unsigned stderr_lines;   /* --stderr-lines N (default CLI_DEFAULT_STDERR_LINES) */
 } cli_opts;
 
 /*
@@ -200,11 +211,34 @@ int cli_json_valid(const void *s, size_t n, size_t *bad_at);
 /* Append a valid JSON text to b on one line (CR/LF between tokens become
  * blanks).  \return 0 or -1. */
 int cli_json_embed(cli_buf *b, const void *s, size_t n);
+/* A member of a JSON object: the key's bytes between its quotes (escapes
+ * not decoded) and the value's JSON text. */
+typedef struct cli_member {
+	const char *key, *val;
+	size_t klen, vlen;
+} cli_member;
+/* The members of the JSON object in s, the first max of them into m.
+ * \return how many went into m, or -1 when s is not one valid object. */
+int cli_json_members(const void *s, size_t n, cli_member *m, size_t max);
+/* Append the bytes a JSON string literal (quotes included) stands for; a
+ * lone surrogate becomes U+FFFD.  \return 0, or -1 when it is not one. */
+int cli_json_unstr(cli_buf *b, const void *s, size_t n);
 
 /* -------------------------------------------- error messages: error_text.c */
 
 /* The first line of msg, at most max bytes: its length. */
 size_t cli_first_line(const char *msg, size_t max);
+/*
+ * A failed command's error: "WHAT; stderr: LAST" where LAST is the last of
+ * the '\n'-separated lines in tail (WHAT alone when tail is empty), then,
+ * when tail holds more than one line, '\n' and all of them (the results
+ * file's details).  \return the length written (cut to fit n).
+ */
+size_t cli_stderr_message(char *out, size_t n, const char *what, const char *tail);
+
+/* Default and most for --stderr-lines: lines of a failed command's stderr kept. */
+#define CLI_DEFAULT_STDERR_LINES 5
+#define CLI_MAX_STDERR_LINES     100
 
 /* ------------------------------------------------------------------ worker */
 
@@ -243,6 +277,9 @@ int cli_open_tmp(void);
 /* The last n non-empty lines of the file open at fd, from offset since on,
  * joined by " | ". */
 void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen);
+/* The same with sep between the lines; when they do not fit in outlen the
+ * first ones are dropped (the last line is kept whole if it fits). */
+void cli_tail_lines(int fd, off_t since, int n, const char *sep, char *out, size_t outlen);
 
 /* A persistent worker program (persistent.c): docs/protocol.md. */
 typedef struct cli_prog cli_prog;

@@ -31,11 +31,13 @@
 
 extern char **environ;
 
-/* The part of a program's stderr quoted in an error message. */
-#define ERR_QUOTE_MAX 200
+/* The end of a failed command's stderr kept in its error message (the
+ * library keeps 4 KiB of a message). */
+#define ERR_TAIL_MAX 2048
 
 typedef struct cw_state {
 	int persistent, shell, quiet;
+	int stderr_lines; /* --stderr-lines */
 	char *out_dir;
 	size_t max_line;
 	char **words; /* the command template */
@@ -177,7 +179,7 @@ static int open_out(const cw_state *cw, uint64_t id, const char *ext)
 static int process_command(cw_state *cw, const gd_task *t, const char *line, size_t len,
                            gd_result *r)
 {
-	char **argv = NULL, err[512], st[96], quote[ERR_QUOTE_MAX + 1] = "";
+	char **argv = NULL, err[512], st[96], tail[ERR_TAIL_MAX] = "", msg[ERR_TAIL_MAX + 512];
 	int out = -1, errfd = -1, status = 0, rc;
 	const char *nul = memchr(line, '\0', len);
 	pid_t pid;
@@ -227,8 +229,10 @@ static int process_command(cw_state *cw, const gd_task *t, const char *line, siz
 	cli_describe_status(status, st, sizeof(st));
 	cli_result_exit(r, status);
 	if (!cw->quiet)
-		cli_last_lines(errfd, 0, 1, quote, sizeof(quote));
-	rc = gd_result_error(r, "command %s%s%s", st, quote[0] ? "; stderr: " : "", quote);
+		cli_tail_lines(errfd, 0, cw->stderr_lines, "\n", tail, sizeof(tail));
+	snprintf(err, sizeof(err), "command %s", st);
+	cli_stderr_message(msg, sizeof(msg), err, tail);
+	rc = gd_result_error(r, "%s", msg);
 out:
 	if (out >= 0)
 		close(out);
@@ -277,6 +281,10 @@ static int cw_setup(gd_worker *w, const gd_args *args)
 	cw->max_line = (v = gd_args_get(args, "max_line")) ? strtoull(v, NULL, 10) : 0;
 	if (!cw->max_line)
 		cw->max_line = CLI_DEFAULT_MAX_LINE;
+	cw->stderr_lines =
+	        (v = gd_args_get(args, "stderr_lines")) ? atoi(v) : CLI_DEFAULT_STDERR_LINES;
+	if (cw->stderr_lines < 0 || cw->stderr_lines > CLI_MAX_STDERR_LINES)
+		cw->stderr_lines = CLI_DEFAULT_STDERR_LINES;
 	if ((v = gd_args_get(args, "output_dir")) && !(cw->out_dir = strdup(v)))
 		goto oom;
 	if (cw->out_dir && mkdir_p(cw->out_dir)) {

@@ -126,12 +126,32 @@ static int skip(void *user, uint64_t id, const void *data, size_t len)
 /* ------------------------------------------------------------- results */
 
 /*
+ * The task line as the record's "task": its first CLI_TASK_KEEP bytes (cut
+ * where a UTF-8 character starts), with "task_len" when it was cut.
+ */
+static void add_task(cli_buf *b, const char *line, size_t len)
+{
+	size_t keep = len;
+
+	if (len > CLI_TASK_KEEP) {
+		keep = CLI_TASK_KEEP;
+		for (int k = 0; k < 3 && keep && ((unsigned char)line[keep] & 0xc0) == 0x80; k++)
+			keep--;
+	}
+	cli_buf_adds(b, ",\"task\":");
+	cli_json_str(b, line, keep);
+	if (keep < len)
+		cli_buf_printf(b, ",\"task_len\":%zu", len);
+}
+
+/*
  * The results file is the library's journal (cfg.journal): one JSON line per
  * finished task with id, status, digest, attempt, worker, host, gpu, bus_id,
  * start, end, duration and error, written by the library before on_success /
  * on_error / on_timeout, checksummed, durable every second, and read back by
  * --resume.  The command adds its own members here: the command's exit status
- * or signal, and a persistent worker's result line.
+ * or signal, a persistent worker's result, the error's further lines and the
+ * task line.
  */
 static size_t journal_extra(void *user, const gd_event *ev, char *buf, size_t size)
 {
@@ -166,6 +186,13 @@ static size_t journal_extra(void *user, const gd_event *ev, char *buf, size_t si
 			cli_buf_adds(b, ",\"result\":");
 			cli_json_embed(b, res, rl);
 			break;
+		case CLI_RESULT_LINE: /* protocol 1: a line that is JSON stays JSON */
+			cli_buf_adds(b, ",\"result\":");
+			if (rl && cli_json_valid(res, rl, NULL))
+				cli_json_embed(b, res, rl);
+			else
+				cli_json_str(b, res, rl);
+			break;
 		case CLI_RESULT_BYTES:
 			if (!cli_utf8_valid(res, rl)) {
 				cli_buf_adds(b, ",\"result_base64\":\"");
@@ -186,6 +213,8 @@ static size_t journal_extra(void *user, const gd_event *ev, char *buf, size_t si
 		cli_buf_adds(b, ",\"details\":");
 		cli_json_str(b, rest, strlen(rest));
 	}
+	if (ev->task_len >= 1 && *(const char *)ev->task_data == CLI_TASK_LINE)
+		add_task(b, (const char *)ev->task_data + 1, ev->task_len - 1);
 	if (!b->p)
 		return 0;
 	if (b->len >= size)
@@ -455,6 +484,9 @@ int main(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.rd.fd = -1;
+	/* reading a results file needs no MPI job */
+	if (argc >= 2 && !strcmp(argv[1], "results"))
+		return cli_results_main(argc - 2, argv + 2);
 	/* usage errors are found identically on every rank, before MPI starts;
 	 * only rank 0 says so and exits 2, which the launcher passes on. The
 	 * others exit 0: a rank that exited 2 first would make mpirun kill

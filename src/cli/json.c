@@ -345,3 +345,173 @@ int cli_json_embed(cli_buf *b, const void *data, size_t n)
 			b->p[i] = ' ';
 	return 0;
 }
+
+int cli_json_members(const void *data, size_t n, cli_member *m, size_t max)
+{
+	jscan j = {.s = data, .n = n};
+	size_t k = 0;
+
+	js_ws(&j);
+	if (j.i >= n || j.s[j.i] != '{')
+		return -1;
+	j.i++;
+	js_ws(&j);
+	if (j.i < n && j.s[j.i] == '}')
+		return 0;
+	for (;;) {
+		size_t ks, vs;
+
+		if (j.i >= n || j.s[j.i] != '"')
+			return -1;
+		ks = j.i;
+		if (js_string(&j))
+			return -1;
+		if (k < max) {
+			m[k].key = (const char *)j.s + ks + 1;
+			m[k].klen = j.i - ks - 2;
+		}
+		js_ws(&j);
+		if (j.i >= n || j.s[j.i] != ':')
+			return -1;
+		j.i++;
+		js_ws(&j);
+		vs = j.i;
+		if (js_value(&j))
+			return -1;
+		if (k < max) {
+			m[k].val = (const char *)j.s + vs;
+			m[k].vlen = j.i - vs;
+		}
+		k++;
+		js_ws(&j);
+		if (j.i < n && j.s[j.i] == '}')
+			break;
+		if (j.i >= n || j.s[j.i] != ',')
+			return -1;
+		j.i++;
+		js_ws(&j);
+	}
+	return k > max ? (int)max : (int)k;
+}
+
+static int hexval(unsigned char c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+static int put_utf8(cli_buf *b, unsigned long c)
+{
+	char u[4];
+	size_t n;
+
+	if (c < 0x80) {
+		u[0] = (char)c;
+		n = 1;
+	} else if (c < 0x800) {
+		u[0] = (char)(0xc0 | c >> 6);
+		u[1] = (char)(0x80 | (c & 0x3f));
+		n = 2;
+	} else if (c < 0x10000) {
+		u[0] = (char)(0xe0 | c >> 12);
+		u[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (c & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (char)(0xf0 | c >> 18);
+		u[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (c & 0x3f));
+		n = 4;
+	}
+	return cli_buf_add(b, u, n);
+}
+
+int cli_json_unstr(cli_buf *b, const void *data, size_t n)
+{
+	const unsigned char *s = data;
+	size_t i = 1;
+
+	if (n < 2 || s[0] != '"' || s[n - 1] != '"')
+		return -1;
+	n--; /* the closing quote */
+	while (i < n) {
+		size_t run = i;
+
+		while (run < n && s[run] != '\\')
+			run++;
+		if (run > i && cli_buf_add(b, s + i, run - i))
+			return -1;
+		i = run;
+		if (i >= n)
+			break;
+		if (i + 1 >= n)
+			return -1;
+		unsigned char e = s[i + 1];
+		char c1;
+
+		switch (e) {
+		case '"':
+		case '\\':
+		case '/':
+			c1 = (char)e;
+			break;
+		case 'b':
+			c1 = '\b';
+			break;
+		case 'f':
+			c1 = '\f';
+			break;
+		case 'n':
+			c1 = '\n';
+			break;
+		case 'r':
+			c1 = '\r';
+			break;
+		case 't':
+			c1 = '\t';
+			break;
+		case 'u':
+			c1 = 0;
+			break;
+		default:
+			return -1;
+		}
+		if (e != 'u') {
+			if (cli_buf_add(b, &c1, 1))
+				return -1;
+			i += 2;
+			continue;
+		}
+		if (i + 6 > n)
+			return -1;
+		unsigned long c = 0;
+
+		for (int k = 2; k < 6; k++) {
+			if (!isxdigit(s[i + k]))
+				return -1;
+			c = c << 4 | (unsigned long)hexval(s[i + k]);
+		}
+		i += 6;
+		if (c >= 0xd800 && c <= 0xdbff && i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u') {
+			unsigned long lo = 0;
+			int ok = 1;
+
+			for (int k = 2; k < 6; k++) {
+				if (!isxdigit(s[i + k])) {
+					ok = 0;
+					break;
+				}
+				lo = lo << 4 | (unsigned long)hexval(s[i + k]);
+			}
+			if (ok && lo >= 0xdc00 && lo <= 0xdfff) {
+				c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+				i += 6;
+			}
+		}
+		if (c >= 0xd800 && c <= 0xdfff)
+			c = 0xfffd; /* a lone surrogate */
+		if (put_utf8(b, c))
+			return -1;
+	}
+	return 0;
+}

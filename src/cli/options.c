@@ -18,6 +18,8 @@ void cli_usage(FILE *out)
 	      "       gpudispatch run --tasks FILE|- [options] --worker-cmd \"PROG ARGS\"\n"
 	      "       gpudispatch run --tasks FILE|- [options] --shell\n"
 	      "       gpudispatch placement [--json] [--gpus LIST] [--workers-per-gpu N]\n"
+	      "       gpudispatch results [--status LIST] [--format jsonl|csv|tsv] [--fields "
+	      "LIST] FILE\n"
 	      "       gpudispatch --help | --version\n"
 	      "\n"
 	      "Run one task per line of a task file on the workers of an MPI job (rank 0\n"
@@ -53,7 +55,9 @@ void cli_usage(FILE *out)
 	      "                        (persistent workers: DIR/worker-W.err, or\n"
 	      "                        DIR/worker-W.log with protocol 2)\n"
 	      "  --quiet               discard the tasks' output (default: standard output is\n"
-	      "                        discarded, the last line of standard error is reported)\n"
+	      "                        discarded, the end of standard error is reported)\n"
+	      "  --stderr-lines N      lines of a failed command's standard error kept in its\n"
+	      "                        error (default 5, 0 = none, at most 100)\n"
 	      "  --results FILE        write one JSON Lines record per finished task to FILE\n"
 	      "                        (replaced, unless --resume)\n"
 	      "  --resume              continue an interrupted run: skip the tasks recorded ok in\n"
@@ -194,7 +198,7 @@ static const struct opt opts_table[] = {
         {"no-placement", O_FLAG, 1, 1},   {"json", O_FLAG, 0, 1},
         {"help", O_FLAG, 1, 1},           {"version", O_FLAG, 1, 1},
         {"setup-arg", O_VALUE, 1, 0},     {"start-failures", O_VALUE, 1, 0},
-        {"setup-timeout", O_VALUE, 1, 0},
+        {"setup-timeout", O_VALUE, 1, 0}, {"stderr-lines", O_VALUE, 1, 0},
 };
 
 /* A --setup-arg key: a name a program can take as a keyword argument. */
@@ -314,6 +318,10 @@ static int set_opt(cli_opts *o, const char *name, const char *val, char *err, si
 	} else if (!strcmp(name, "setup-timeout")) {
 		if (parse_seconds(val, &o->setup_timeout))
 			return BAD("a number of seconds >= 0");
+	} else if (!strcmp(name, "stderr-lines")) {
+		if (parse_u64(val, CLI_MAX_STDERR_LINES, &u))
+			return BAD("a whole number from 0 to 100");
+		o->stderr_lines = (unsigned)u;
 	} else if (!strcmp(name, "help")) {
 		o->cmd = CLI_CMD_HELP;
 	} else if (!strcmp(name, "version")) {
@@ -385,11 +393,13 @@ int cli_parse_args(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
 	o->ui = GD_UI_AUTO;
 	o->placement = 1;
 	o->max_line = CLI_DEFAULT_MAX_LINE;
+	o->stderr_lines = CLI_DEFAULT_STDERR_LINES;
 	if (errlen)
 		err[0] = '\0';
 
 	if (argc < 2)
-		return fail(err, errlen, "missing the command: run or placement (see --help)");
+		return fail(err, errlen,
+		            "missing the command: run, placement or results (see --help)");
 	if (!strcmp(argv[1], "run")) {
 		i = 2;
 	} else if (!strcmp(argv[1], "placement")) {
@@ -400,7 +410,7 @@ int cli_parse_args(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
 		return 0;
 	} else if (argv[1][0] != '-') {
 		return fail(err, errlen,
-		            "unknown command '%s': expected run or placement (see --help)",
+		            "unknown command '%s': expected run, placement or results (see --help)",
 		            argv[1]);
 	}
 	o->cmd = placement_cmd ? CLI_CMD_PLACEMENT : CLI_CMD_RUN;

@@ -52,16 +52,16 @@ int cli_open_tmp(void)
 	return fd;
 }
 
-void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen)
+void cli_tail_lines(int fd, off_t since, int n, const char *sep, char *out, size_t outlen)
 {
 	char buf[8192];
 	off_t size = lseek(fd, 0, SEEK_END), from;
 	ssize_t got;
-	size_t end, start, len = 0;
+	size_t end, start, len = 0, sl = strlen(sep);
 	int lines = 0;
 
 	out[0] = '\0';
-	if (size <= 0 || outlen < 2)
+	if (size <= 0 || outlen < 2 || n <= 0)
 		return;
 	if (since > size)
 		since = 0; /* the file was cut meanwhile */
@@ -86,7 +86,15 @@ void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen)
 	}
 	while (end > start && (buf[end - 1] == '\n' || buf[end - 1] == '\r' || buf[end - 1] == ' '))
 		end--;
-	/* copy them, one " | " between lines, no control bytes */
+	/* the end matters most: when the lines do not fit, drop whole lines
+	 * from their start (or the start of the one line that is too long) */
+	if (end - start >= outlen) {
+		size_t cut = end - (outlen - 1);
+		const char *nl = memchr(buf + cut, '\n', end - cut);
+
+		start = nl && (size_t)(nl - buf) + 1 < end ? (size_t)(nl - buf) + 1 : cut;
+	}
+	/* copy them, sep between lines, no control bytes */
 	for (size_t i = start; i < end && len + 1 < outlen; i++) {
 		char c = buf[i];
 
@@ -97,16 +105,21 @@ void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen)
 				j++;
 			if (j == end)
 				break;
-			if (len + 4 >= outlen)
+			if (len + sl + 1 >= outlen)
 				break;
-			memcpy(out + len, " | ", 3);
-			len += 3;
+			memcpy(out + len, sep, sl);
+			len += sl;
 			i = j - 1;
 			continue;
 		}
-		out[len++] = (c == '\0' || c == '\t') ? ' ' : c;
+		out[len++] = (c == '\0' || c == '\t' || (unsigned char)c < 0x20) ? ' ' : c;
 	}
 	out[len] = '\0';
+}
+
+void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen)
+{
+	cli_tail_lines(fd, since, n, " | ", out, outlen);
 }
 
 void cli_kill_tree(pid_t pid, int sig)

@@ -50,6 +50,8 @@ int cli_kv_build(const cli_opts *o, cli_kv_store *s)
 	snprintf(num, sizeof(num), "%u",
 	         o->start_failures ? o->start_failures : CLI_DEFAULT_START_FAILURES);
 	rc |= kv_add(s, "start_failures", num);
+	snprintf(num, sizeof(num), "%u", o->stderr_lines);
+	rc |= kv_add(s, "stderr_lines", num);
 	snprintf(num, sizeof(num), "%.17g", o->setup_timeout);
 	rc |= kv_add(s, "setup_timeout", num);
 	/* the user's --setup-arg pairs, as "setup.KEY" = "VALUE" */
