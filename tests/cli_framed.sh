@@ -41,7 +41,7 @@ for id in 0 2 4 6 12 14 16; do
 done
 check "errors: an answer for another task id is an error, never a result" \
 	grep -q '^{"id":1,"status":"error",.*"error":"worker program answered task 2 attempt 1 while task 1 attempt 1 ran; it was restarted' f2.jsonl
-check "errors: the wrong answer is recorded nowhere" bash -c '! grep -q "wrong" f2.jsonl'
+check "errors: the wrong answer is recorded nowhere" bash -c '! grep -q "\"wrong\"" f2.jsonl'
 check "errors: garbage is a protocol error" \
 	grep -q '^{"id":3,"status":"error",.*does not start with \\"GD\\"' f2.jsonl
 check "errors: a RESULT flagged JSON that is not JSON" \

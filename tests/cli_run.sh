@@ -14,7 +14,7 @@ check "basic: exit 0 (got $RC: $(tail -3 err.txt | tr '\n' ' '))" [ "$RC" = 0 ]
 check "basic: one record per task line, ids = 0-based line numbers" [ "$(ids r1.jsonl)" = "0 4 6" ]
 check "basic: all ok" [ "$(grep -c '"status":"ok"' r1.jsonl)" = 3 ]
 check "basic: exit_status 0" [ "$(field r1.jsonl 4 exit_status)" = 0 ]
-check "basic: record fields" grep -Eq '^\{"id":4,"status":"ok","digest":"[0-9a-f]{16}","attempt":1,"worker":[01],"host":"[^"]+","gpu":-?[0-9]+,"bus_id":"[^"]*","start":[0-9.]+,"end":[0-9.]+,"duration":[0-9.]+,"error":"","exit_status":0,"signal":null,"sum":"[0-9a-f]{16}"\}$' r1.jsonl
+check "basic: record fields" grep -Eq '^\{"id":4,"status":"ok","digest":"[0-9a-f]{16}","attempt":1,"worker":[01],"host":"[^"]+","gpu":-?[0-9]+,"bus_id":"[^"]*","start":[0-9.]+,"end":[0-9.]+,"duration":[0-9.]+,"error":"","exit_status":0,"signal":null,"task":"beta gamma","sum":"[0-9a-f]{16}"\}$' r1.jsonl
 check "basic: results are valid JSON" valid_json r1.jsonl
 check "basic: stdout in out/4.out, the line one argument, CR stripped, env set" \
 	grep -qx 'out \[beta gamma\] id=4 worker=[01] attempt=1 mpi=none' out/4.out

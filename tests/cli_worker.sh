@@ -13,9 +13,10 @@ gd 3 run --tasks w1.txt --ui none --results w1.jsonl --output-dir wout \
 check "example: exit 0 (got $RC: $(grep gpudispatch err.txt | tr '\n' ' '))" [ "$RC" = 0 ]
 check "example: every task once" [ "$(ids w1.jsonl)" = "0 2 3" ]
 check "example: valid JSON" valid_json w1.jsonl
-check "example: the result line is recorded" \
-	grep -q '^{"id":3,"status":"ok",.*"result":"{\\"worker\\":[01],\\"n\\":[0-9],\\"length\\":18,\\"reversed\\":\\"words little three\\"}"' w1.jsonl
-check "example: quotes survive both ways" grep -q 'there \\\\\\\\ \\\\\\"hi\\\\\\" say' w1.jsonl
+check "example: the result line, being JSON, is recorded as JSON" \
+	grep -q '^{"id":3,"status":"ok",.*"result":{"worker":[01],"n":[0-9],"length":18,"reversed":"words little three"}' w1.jsonl
+check "example: quotes survive both ways" grep -q '"reversed":"there \\\\ \\"hi\\" say"' w1.jsonl
+check "example: the task line is recorded" grep -q '^{"id":2,.*"task":"say \\"hi\\" \\\\ there"' w1.jsonl
 check "example: worker stderr kept in wout/worker-W.err" grep -q 'done after' wout/worker-0.err
 
 # ---------------------------------------------------------------- crash every 3rd task

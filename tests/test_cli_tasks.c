@@ -334,6 +334,42 @@ static int parse(cli_opts *o, char *err, int n, ...)
 	return cli_parse_args(n + 1, argv, o, err, 256);
 }
 
+static void test_stderr_message(void)
+{
+	char out[128];
+
+	cli_stderr_message(out, sizeof(out), "command exited with status 3", "");
+	CU_ASSERT_STRING_EQUAL(out, "command exited with status 3");
+	cli_stderr_message(out, sizeof(out), "command exited with status 3", "oom");
+	CU_ASSERT_STRING_EQUAL(out, "command exited with status 3; stderr: oom");
+	cli_stderr_message(out, sizeof(out), "x", "a\nb\nc");
+	CU_ASSERT_STRING_EQUAL(out, "x; stderr: c\na\nb\nc");
+	CU_ASSERT_EQUAL(cli_stderr_message(out, 8, "x", "a\nb"), 7);
+	CU_ASSERT_STRING_EQUAL(out, "x; stde");
+}
+
+static void test_json_members_unstr(void)
+{
+	static const char rec[] =
+	        "{\"id\":3, "
+	        "\"s\":\"a\\\"\\u00e9\\ud83d\\ude00\\ud800x\",\"o\":{\"k\":[1,2]},\"n\":null}";
+	cli_member m[8];
+	cli_buf b = {0};
+
+	CU_ASSERT_EQUAL(cli_json_members(rec, strlen(rec), m, 8), 4);
+	CU_ASSERT_EQUAL(m[0].klen, 2);
+	CU_ASSERT_NSTRING_EQUAL(m[0].val, "3", m[0].vlen);
+	CU_ASSERT_NSTRING_EQUAL(m[2].val, "{\"k\":[1,2]}", m[2].vlen);
+	CU_ASSERT_EQUAL(m[2].vlen, 11);
+	CU_ASSERT_EQUAL(cli_json_unstr(&b, m[1].val, m[1].vlen), 0);
+	CU_ASSERT_STRING_EQUAL(b.p, "a\"\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx");
+	CU_ASSERT_EQUAL(cli_json_members("[1]", 3, m, 8), -1);
+	CU_ASSERT_EQUAL(cli_json_members("{\"a\":}", 6, m, 8), -1);
+	CU_ASSERT_EQUAL(cli_json_members("{}", 2, m, 8), 0);
+	CU_ASSERT_EQUAL(cli_json_unstr(&b, "\"\\q\"", 4), -1);
+	cli_buf_free(&b);
+}
+
 static void test_options_run(void)
 {
 	cli_opts o;
@@ -376,6 +412,11 @@ static void test_options_run(void)
 	                0);
 	CU_ASSERT_TRUE(o.resume);
 	CU_ASSERT_FALSE(o.resume_force);
+
+	CU_ASSERT_EQUAL(parse(&o, err, 4, "run", "--tasks", "t", "x"), 0);
+	CU_ASSERT_EQUAL(o.stderr_lines, CLI_DEFAULT_STDERR_LINES);
+	CU_ASSERT_EQUAL(parse(&o, err, 5, "run", "--tasks", "t", "--stderr-lines=0", "x"), 0);
+	CU_ASSERT_EQUAL(o.stderr_lines, 0);
 }
 
 static void expect_usage(const char *want, int n, ...)
@@ -399,6 +440,7 @@ static void test_options_errors(void)
 {
 	expect_usage("missing the command: run, placement or results", 0);
 	expect_usage("unknown command 'frobnicate'", 1, "frobnicate");
+	expect_usage("--stderr-lines: '101'", 5, "run", "--tasks", "t", "--stderr-lines", "101");
 	expect_usage("unknown option '--bogus'", 4, "run", "--bogus", "--tasks", "t");
 	expect_usage("unknown option '-x'", 2, "run", "-x");
 	expect_usage("--tasks FILE is required", 2, "run", "echo");
@@ -605,6 +647,8 @@ int main(void)
 	CU_add_test(s, "template uses line", test_template_uses_line);
 	CU_add_test(s, "json escaping", test_json);
 	CU_add_test(s, "status and first line", test_first_line);
+	CU_add_test(s, "stderr in a failed command's error", test_stderr_message);
+	CU_add_test(s, "json members, string decoding", test_json_members_unstr);
 	CU_add_test(s, "options: run", test_options_run);
 	CU_add_test(s, "options: errors", test_options_errors);
 	CU_add_test(s, "options: help, version, placement", test_options_misc);
