@@ -41,23 +41,10 @@ run_ctest() {
 	(cd build && ctest --output-on-failure -j"$JOBS" --timeout 300)
 }
 consumer() {
-	local prefix=$ROOT/build/stage
-	rm -rf "$prefix" build/consumer
-	cmake --install build --prefix "$prefix" >/dev/null &&
-		PKG_CONFIG_PATH=$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig \
-			cmake -S examples/find_package -B build/consumer -DCMAKE_PREFIX_PATH="$prefix" &&
-		cmake --build build/consumer &&
-		LD_LIBRARY_PATH=$prefix/lib:$prefix/lib/x86_64-linux-gnu \
-			mpirun -n 3 --oversubscribe build/consumer/hello_consumer 50 | tee build/consumer/out.txt &&
-		grep -q "sum of squares 42925 (correct)" build/consumer/out.txt &&
-		# the core alone: a program without a UI loads no ncurses
-		! LD_LIBRARY_PATH=$prefix/lib:$prefix/lib/x86_64-linux-gnu ldd build/consumer/hello_consumer |
-			grep -q ncurses &&
-		LD_LIBRARY_PATH=$prefix/lib:$prefix/lib/x86_64-linux-gnu \
-			mpirun -n 3 --oversubscribe build/consumer/ui_consumer 40 build/consumer/r.csv \
-			</dev/null >build/consumer/ui.txt &&
-		grep -q "^rc=0 " build/consumer/ui.txt &&
-		grep -q "40 run, 40 succeeded" build/consumer/ui.txt
+	# install, move the prefix, build examples/find_package (CMake) and
+	# examples/pkg-config (make + mpicc + pkg-config) against it, run both
+	# and the moved command under mpirun, with no LD_LIBRARY_PATH
+	bash tests/install_test.sh build
 }
 sanitizers() (
 	# LeakSanitizer must see whole stacks to match tests/lsan.supp against
@@ -90,7 +77,7 @@ python_package() {
 stage build build_main
 if [ -d build ] && [ -f build/CTestTestfile.cmake ]; then
 	stage ctest run_ctest
-	stage find_package consumer
+	stage install consumer
 fi
 stage python python_package
 if [ "${GD_TEST_QUICK:-0}" != 1 ]; then
