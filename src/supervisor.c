@@ -165,8 +165,12 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 
 static void sup_free(sup *s)
 {
+	/* statuses, not MPI_STATUSES_IGNORE: with MPICH's mpi.h, gcc 12 takes
+	 * that (MPI_Status *)1 for a buffer too small (-Wstringop-overflow) */
+	MPI_Status st[2];
+
 	gd__sup_reap_leaving(s);
-	(void)gd__mpi(MPI_Waitall(2, s->req, MPI_STATUSES_IGNORE), "MPI_Waitall");
+	(void)gd__mpi(MPI_Waitall(2, s->req, st), "MPI_Waitall");
 	for (unsigned i = 0; s->rbuf && i < s->nrbuf; i++)
 		gd__bytes_free(&s->rbuf[i]);
 	gd__bytes_free(&s->out[0]);
@@ -354,8 +358,9 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 		gd__sup_reap_executor(&s, 1);
 	if (s.err && !s.stop && !s.abort) {
 		char why[128];
+		MPI_Status st[2]; /* see sup_free() */
 
-		(void)gd__mpi(MPI_Waitall(2, s.req, MPI_STATUSES_IGNORE), "MPI_Waitall");
+		(void)gd__mpi(MPI_Waitall(2, s.req, st), "MPI_Waitall");
 		snprintf(why, sizeof(why), "worker failed: %s", gd_strerror(s.err));
 		gd__log(s.rank, "worker %d: %s", s.wid, why);
 		if (!s.retired)

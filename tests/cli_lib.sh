@@ -6,6 +6,9 @@ set -euo pipefail
 
 : "${GD_CLI:?GD_CLI must name the gpudispatch binary}"
 MPIEXEC=${GD_MPIEXEC:-mpiexec}
+# the launcher's flags after -n N (ctest sets them per MPI: Open MPI's
+# --oversubscribe, nothing for MPICH); split into words where used
+MPIEXEC_FLAGS=${GD_MPIEXEC_FLAGS---oversubscribe}
 SRC=${GD_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
@@ -33,7 +36,7 @@ gd() {
 	local np=$1
 	shift
 	RC=0
-	timeout 120 "$MPIEXEC" --oversubscribe -n "$np" "$GD_CLI" "$@" >out.txt 2>err.txt || RC=$?
+	timeout 120 "$MPIEXEC" -n "$np" $MPIEXEC_FLAGS "$GD_CLI" "$@" >out.txt 2>err.txt || RC=$?
 }
 
 # ids FILE: the ids of the records, sorted

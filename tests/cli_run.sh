@@ -25,7 +25,7 @@ check "basic: task output not on the terminal" bash -c '! grep -q "out \[" out.t
 # ---------------------------------------------------------------- stdin, no {}
 printf 'one\ntwo\nthree\n' | {
 	RC=0
-	timeout 120 "$MPIEXEC" --oversubscribe -n 2 "$GD_CLI" run --tasks - --ui none \
+	timeout 120 "$MPIEXEC" -n 2 $MPIEXEC_FLAGS "$GD_CLI" run --tasks - --ui none \
 		--results r2.jsonl --output-dir out2 -- bash "$HELPER" >out.txt 2>err.txt || RC=$?
 	echo "$RC" >rc2
 }
@@ -104,8 +104,8 @@ check "shell: pipes work" grep -qx "IT'S" out6/0.out
 # it is one clear task error, and rank 0's memory stays flat
 truncate -s 1G big.txt
 RC=0
-timeout 300 "$MPIEXEC" --oversubscribe -n 2 bash -c \
-	'exec /usr/bin/time -f %M -o rss.$OMPI_COMM_WORLD_RANK "$0" "$@"' "$GD_CLI" \
+timeout 300 "$MPIEXEC" -n 2 $MPIEXEC_FLAGS bash -c \
+	'exec /usr/bin/time -f %M -o rss.${OMPI_COMM_WORLD_RANK:-$PMI_RANK} "$0" "$@"' "$GD_CLI" \
 	run --tasks big.txt --ui none --results rbig.jsonl -- true >out.txt 2>err.txt || RC=$?
 rss0=$(tail -n 1 rss.0 2>/dev/null || echo 0)
 check "1 GiB file: exit 1 (got $RC)" [ "$RC" = 1 ]
@@ -123,7 +123,7 @@ rm -f big.txt
 seq 0 19 | sed 's/.*/sleep 0.5/' >t7.txt
 RC=0
 # mpiexec itself gets the signal (as from Slurm): it forwards SIGUSR1 to the ranks
-"$MPIEXEC" --oversubscribe -n 3 "$GD_CLI" run --tasks t7.txt --ui none --window 1 \
+"$MPIEXEC" -n 3 $MPIEXEC_FLAGS "$GD_CLI" run --tasks t7.txt --ui none --window 1 \
 	--results r7.jsonl -- bash "$HELPER" {} >out.txt 2>err.txt &
 pid=$!
 (
@@ -153,7 +153,7 @@ check "resume: every task exactly once over both runs" [ "$(ids r7.jsonl)" = "$(
 # returned, so the drain is checked in rank 0's message and the results file.
 seq 0 19 | sed 's/.*/sleep 0.5/' >t9.txt
 RC=0
-"$MPIEXEC" --oversubscribe -n 3 "$GD_CLI" run --tasks t9.txt --ui none --window 1 \
+"$MPIEXEC" -n 3 $MPIEXEC_FLAGS "$GD_CLI" run --tasks t9.txt --ui none --window 1 \
 	--results r9.jsonl -- bash "$HELPER" {} >out.txt 2>err.txt &
 pid=$!
 sleep 3

@@ -64,7 +64,8 @@ step "the .pc files require no MPI package" bash -c \
 # ---------------------------------------------------------------- CMake
 cm=$tmp/cmake-consumer
 step "examples/find_package configures against the moved prefix" \
-	cmake -S "$src/examples/find_package" -B "$cm" -DCMAKE_PREFIX_PATH="$moved"
+	cmake -S "$src/examples/find_package" -B "$cm" -DCMAKE_PREFIX_PATH="$moved" \
+	-DMPI_C_COMPILER="$(command -v "$MPICC")"
 step "examples/find_package builds" cmake --build "$cm"
 step "CMake consumer: hello under mpiexec -n 3" bash -c \
 	"$(declare -f mpi); MPIEXEC='$MPIEXEC' MPIEXEC_FLAGS='$MPIEXEC_FLAGS';
@@ -86,6 +87,13 @@ step "pkg-config consumer: hello under mpiexec -n 3" bash -c \
 step "pkg-config consumer: the UI library under mpiexec -n 3" bash -c \
 	"$(declare -f mpi); MPIEXEC='$MPIEXEC' MPIEXEC_FLAGS='$MPIEXEC_FLAGS';
 	 mpi 3 '$pc/ui_pc' 40 '$pc/r.csv' >'$pc/ui.txt' && grep -q '^rc=0 ' '$pc/ui.txt'"
+
+# both consumers use the MPI the library was built with
+mpilib() { ldd "$1" | grep -oE 'libmpi(ch)?\.so[.0-9]*' | sort -u; }
+want=$(mpilib "$libdir/libgpudispatch.so")
+step "the consumers link the library's MPI ($want)" bash -c \
+	"[ -n '$want' ] && [ \"\$(ldd '$cm/hello_consumer' | grep -oE 'libmpi(ch)?\.so[.0-9]*' | sort -u)\" = '$want' ] &&
+	 [ \"\$(ldd '$pc/hello_pc' | grep -oE 'libmpi(ch)?\.so[.0-9]*' | sort -u)\" = '$want' ]"
 
 # ---------------------------------------------------------------- the command
 gd=$moved/bin/gpudispatch

@@ -46,7 +46,7 @@ gd_add_ui_tmux_test(ui_tmux_resignal GD_TEST_ENV resignal $<TARGET_FILE:ui_fake_
 
 # The real thing: mpirun -n 3 of the basic example on a tmux terminal.
 if(TARGET basic_dashboard)
-  set(GD_UI_MPIRUN ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 3 --oversubscribe)
+  set(GD_UI_MPIRUN ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 3 ${GD_MPIEXEC_FLAGS})
   # tasks task_ms
   gd_add_ui_tmux_test(ui_tmux_mpi_dashboard GD_UI_MPI_ENV dashboard ${GD_UI_MPIRUN}
                       $<TARGET_FILE:basic_dashboard> 120 100)
