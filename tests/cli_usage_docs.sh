@@ -45,8 +45,23 @@ while read -r name run placement; do
 			no "--$name is not a placement option, but $comp offers it there"
 	fi
 done <<<"$table"
-[ "$(complete_words gpudispatch "")" = "$(printf 'run\nplacement')" ] ||
-	no "the completion does not offer the subcommands run and placement"
+# the usage text: every subcommand and every --option it names (also those
+# of subcommands outside the table, such as results)
+usage=$("$cli" --help)
+subs=$(sed -nE 's/^ *(usage:)? *gpudispatch ([a-z]+) .*/\2/p' <<<"$usage" | sort -u)
+[ -n "$subs" ] || no "no subcommand found in gpudispatch --help"
+offered=$(complete_words gpudispatch "")
+for sub in $subs; do
+	grep -qx "$sub" <<<"$offered" || no "the subcommand $sub is not completed by $comp"
+	grep -qE "^\.B gpudispatch $sub\b" "$man" || no "the subcommand $sub is not in the man page's synopsis"
+	sub_offers=$(complete_words gpudispatch "$sub" --)
+	for o in $(sed -nE "s/^ *(usage:)? *gpudispatch $sub (.*)/\2/p" <<<"$usage" | grep -oE -- '--[a-z][a-z-]*' | sort -u); do
+		grep -qx -- "$o" <<<"$sub_offers" || no "$o ($sub, in --help) is not completed by $comp"
+	done
+done
+for o in $(grep -oE -- '--[a-z][a-z-]*' <<<"$usage" | sort -u); do
+	grep -qE -- "$o([^a-z-]|\$)" <<<"$text" || no "$o is in gpudispatch --help but not in the man page"
+done
 [ "$(complete_words gpudispatch run --ui "" | tr '\n' ' ')" = "auto tui text none " ] ||
 	no "the completion does not offer --ui's values"
 
