@@ -304,6 +304,9 @@ typedef struct gd_stats {
 	int n_setup_failed;
 	gd_worker_stats *workers; /**< n_workers rows, owned by the library */
 	size_t worker_size;       /**< bytes from one row to the next */
+	/** The stop level (GD_STOP_DRAIN or GD_STOP_NOW) that a cfg.halt
+	 * condition raised, 0 when none did. */
+	int halted;
 } gd_stats;
 
 /** How an application declares the gd_stats it passes to gd_run(). */
@@ -485,7 +488,29 @@ typedef struct gd_config {
 	/** 1 (default): a task larger than the eager limit bound for a worker
 	 * on rank 0's node goes through shared memory; 0: through MPI. */
 	int shm;
+	/* halting on a condition (GNU parallel's --halt), rank 0 */
+	/** GD_HALT_NEVER (default), GD_HALT_SOON (hand out nothing more; the
+	 * tasks in flight finish) or GD_HALT_NOW (the tasks in flight are
+	 * abandoned, as by a stop now): what the run does once the condition
+	 * of halt_on is met.  stats.halted says that it happened. */
+	int halt;
+	int halt_on;         /**< GD_HALT_ON_FAIL or GD_HALT_ON_SUCCESS */
+	uint64_t halt_count; /**< halt when this many tasks failed (a timeout is a
+	                          failure) or succeeded; 0 = use halt_percent */
+	/** GD_HALT_ON_FAIL with halt_count 0: halt when at least this percentage
+	 * (0 < P <= 100) of the tasks ended so far failed, once 3 have ended. */
+	double halt_percent;
 } gd_config;
+
+/** cfg.halt: when a halt condition is met (the values of gd_stop_level). */
+#define GD_HALT_NEVER 0
+#define GD_HALT_SOON  GD_STOP_DRAIN
+#define GD_HALT_NOW   GD_STOP_NOW
+/** cfg.halt_on: which tasks the condition counts. */
+#define GD_HALT_ON_FAIL    1 /**< failed or timed out (after every retry) */
+#define GD_HALT_ON_SUCCESS 2 /**< succeeded */
+/** Tasks that must have ended before a percentage condition is judged. */
+#define GD_HALT_PERCENT_MIN 3
 
 /** cfg.resume: 0 = a fresh run (the journal must not exist or be empty). */
 #define GD_RESUME_RETRY_FAILED 1 /**< skip tasks journaled ok; run failed/timed-out ones again */

@@ -6,14 +6,18 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define GD__ROUND8(n) (((n) + 7) & ~(size_t)7)
+
 /* The size of each struct in the first release with a size field (its
- * sizeof, tail padding included; gd_config has 4 bytes of it): no
+ * sizeof, tail padding included: gd_config ended with `shm` and 4 bytes of
+ * padding; its halt members came later): no
  * application passes less.  A later release adds members after these and
  * keeps these values as numbers. */
-#define CONFIG_V1 sizeof(gd_config)
+#define CONFIG_V1 GD__ROUND8(offsetof(gd_config, shm) + sizeof(int))
 #define CB_V1     (offsetof(gd_callbacks, on_log) + sizeof(void (*)(void)))
 #define STATS_V1  (offsetof(gd_stats, worker_size) + sizeof(size_t))
 

@@ -95,6 +95,7 @@ typedef struct disp {
 	int gen_err;
 	uint64_t next_id;
 	gd__term term;
+	int halt;    /* the stop level cfg.halt's condition asked for, 0 = none */
 	int live;    /* workers READY */
 	int pending; /* workers INIT */
 	int gone;
@@ -103,6 +104,14 @@ typedef struct disp {
 	gd__ring hungry; /* workers that may have a free credit */
 	char *in_hungry;
 	int cpu_note_shown;
+	int hellos; /* workers that said HELLO */
+	/* a placement warning the workers share, said once with a count
+	 * when every worker has said HELLO (or the run ends) */
+	char warn[160];
+	char warn_host[64];
+	int warn_n;       /* workers with it */
+	int warn_first;   /* the first of them */
+	int warn_hosts;   /* on more than one host */
 	int drops_ok;     /* large tasks may go through drops (cfg->shm) */
 	double next_tick; /* when on_tick is due */
 	gd__logger log;   /* the application's on_log, or stderr */
@@ -258,5 +267,7 @@ void gd__disp_send_ctl(disp *d, int i, uint8_t type);
 /* ---------------------------------------------------------- disp_results.c */
 
 int gd__disp_receive(disp *d);
+/* Say the held placement warning now (once with its count). */
+void gd__disp_warn_flush(disp *d);
 
 #endif

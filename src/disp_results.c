@@ -103,6 +103,20 @@ static void journal(disp *d, const gd_event *ev, int status, const gd_worker_sta
 		d->rc = d->rc ? d->rc : GD_ENOMEM;
 }
 
+/* A task ended: is cfg.halt's condition met?  (The loop acts on it.) */
+static void check_halt(disp *d)
+{
+	int want;
+
+	if (!d->cfg->halt || d->halt == GD_STOP_NOW)
+		return;
+	want = gd__term_halt(d->cfg, d->st);
+	if (want > d->halt) {
+		d->halt = want;
+		d->st->halted = want;
+	}
+}
+
 static void on_result(disp *d, int i, const gd__rec *r, int si)
 {
 	slot *s = &d->slots[si];
@@ -124,6 +138,8 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 		journal(d, &ev, GD_JS_OK, row);
 		gd__disp_emit(d, d->cb->on_success, &ev);
 		gd__disp_slot_free(d, si);
+		if (d->cfg->halt)
+			check_halt(d);
 		return;
 	}
 	const uint8_t *text;
@@ -168,6 +184,8 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 	journal(d, &ev, r->type == GD_REC_TIMEOUT ? GD_JS_TIMEOUT : GD_JS_ERROR, row);
 	gd__disp_emit(d, fn, &ev);
 	gd__disp_slot_free(d, si);
+	if (d->cfg->halt)
+		check_halt(d);
 }
 
 static void retire_worker(disp *d, int i, const char *why)
@@ -184,6 +202,36 @@ static void retire_worker(disp *d, int i, const char *why)
 	take_back(d, i);
 	gd__disp_set_state(d, i, W_RETIRED);
 	gd__disp_emit(d, d->cb->on_setup_fail, &ev);
+}
+
+void gd__disp_warn_flush(disp *d)
+{
+	if (!d->warn_n)
+		return;
+	if (d->warn_n == 1)
+		gd__logf(&d->log, GD_LOG_WARNING, "worker %d on %s: %s", d->warn_first,
+		         d->warn_host, d->warn);
+	else
+		gd__logf(&d->log, GD_LOG_WARNING, "%d workers (worker %d on %s%s): %s", d->warn_n,
+		         d->warn_first, d->warn_host, d->warn_hosts ? " and others" : "", d->warn);
+	d->warn_n = 0;
+}
+
+/* The workers of a node share its placement warning ("worker shares its
+ * CPU"): one line for all of them, not one each. */
+static void hold_warning(disp *d, int i, const char *host, const char *warning)
+{
+	if (d->warn_n && strcmp(d->warn, warning))
+		gd__disp_warn_flush(d); /* a different one: say the held one first */
+	if (!d->warn_n) {
+		gd__strlcpy(d->warn, warning, sizeof(d->warn));
+		gd__strlcpy(d->warn_host, host, sizeof(d->warn_host));
+		d->warn_first = i;
+		d->warn_hosts = 0;
+	} else if (strcmp(d->warn_host, host)) {
+		d->warn_hosts = 1;
+	}
+	d->warn_n++;
 }
 
 static int on_record(void *ctx, const gd__rec *r)
@@ -220,9 +268,10 @@ static int on_record(void *ctx, const gd__rec *r)
 			gd__strlcpy(row->message, h.note, sizeof(row->message));
 		if (h.warning[0]) {
 			gd__strlcpy(row->message, h.warning, sizeof(row->message));
-			gd__logf(&d->log, GD_LOG_WARNING, "worker %d on %s: %s", i, h.host,
-			         h.warning);
+			hold_warning(d, i, h.host, h.warning);
 		}
+		if (++d->hellos == d->nw)
+			gd__disp_warn_flush(d);
 		/* once: every CPU worker has the same note */
 		if (h.note[0] && !d->cpu_note_shown) {
 			gd__logf(&d->log, GD_LOG_INFO, "%s", h.note);

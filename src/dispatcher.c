@@ -189,7 +189,7 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	d.log.fn = cb->on_log;
 	d.log.user = cb->user;
 	gethostname(d.host, sizeof(d.host) - 1);
-	rc = setup(&d); /* start_time and total_hint: set by gd_run() */
+	rc = setup(&d);   /* start_time and total_hint: set by gd_run() */
 	if (cb->on_start) /* a row per worker now (none when setup() failed) */
 		cb->on_start(cb->user, st);
 	*started = 1;
@@ -219,7 +219,8 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 
 		d.now = gd_now();
 		/* a stop asked for, or the grace after a drain passed */
-		want = gd__term_want(&d.term, d.rc ? 0 : poll_stop(&d), 0, d.now, cfg->grace_s);
+		want = gd__term_want(&d.term, d.rc ? 0 : GD__MAX(poll_stop(&d), d.halt), 0, d.now,
+		                     cfg->grace_s);
 		if (!d.rc && want > d.term.level)
 			begin_stop(&d, want);
 		if (!d.rc) { /* after a generator error too: re-queued tasks still run */
@@ -269,6 +270,7 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 		gd__window_nap(&d.win, &iv, &spins, &hint);
 		gd__backoff(&idle, spins, hint);
 	}
+	gd__disp_warn_flush(&d); /* some worker never said HELLO */
 	/* tasks still waiting for a retry when nobody was left to run them */
 	while (d.rq.count) {
 		int si = gd__ring_pop(&d.rq);

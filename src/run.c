@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "config.h"
+#include "termination.h"
 #include "placement.h"
 #include "roles.h"
 
@@ -54,6 +55,8 @@ static int check_local(int rank, const gd_worker_class *cls, gd_generator_fn gen
 			return GD_EINVAL;
 		if (cfg->window > 65536)
 			return GD_EWINDOW;
+		if (gd__term_halt_check(cfg))
+			return GD_EINVAL;
 	}
 	return 0;
 }

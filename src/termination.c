@@ -55,3 +55,35 @@ int gd__term_result(const gd__term *t, const gd__term_outcome *o)
 		return GD_EALLSETUP; /* every worker left before the generator ended */
 	return 0;
 }
+
+int gd__term_halt_check(const gd_config *cfg)
+{
+	if (cfg->halt == GD_HALT_NEVER)
+		return 0;
+	if (cfg->halt != GD_HALT_SOON && cfg->halt != GD_HALT_NOW)
+		return GD_EINVAL;
+	if (cfg->halt_on == GD_HALT_ON_SUCCESS)
+		return cfg->halt_count ? 0 : GD_EINVAL;
+	if (cfg->halt_on != GD_HALT_ON_FAIL)
+		return GD_EINVAL;
+	if (cfg->halt_count)
+		return 0;
+	return cfg->halt_percent > 0 && cfg->halt_percent <= 100 ? 0 : GD_EINVAL;
+}
+
+int gd__term_halt(const gd_config *cfg, const gd_stats *st)
+{
+	uint64_t bad, ended;
+
+	if (cfg->halt == GD_HALT_NEVER)
+		return GD_STOP_NONE;
+	if (cfg->halt_on == GD_HALT_ON_SUCCESS)
+		return st->completed >= cfg->halt_count ? cfg->halt : GD_STOP_NONE;
+	bad = st->failed + st->timed_out;
+	if (cfg->halt_count)
+		return bad >= cfg->halt_count ? cfg->halt : GD_STOP_NONE;
+	ended = bad + st->completed;
+	if (ended < GD_HALT_PERCENT_MIN)
+		return GD_STOP_NONE;
+	return 100.0 * (double)bad >= cfg->halt_percent * (double)ended ? cfg->halt : GD_STOP_NONE;
+}

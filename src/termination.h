@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "gpudispatch.h"
+
 typedef struct gd__term {
 	int level;       /* gd_stop_level reached; it only rises */
 	double stop_at;  /* when it left GD_STOP_NONE */
@@ -61,5 +63,12 @@ typedef struct gd__term_outcome {
  * GD_EALLSETUP when every worker retired before the work was done; else
  * GD_EINTR when a stop left tasks undone or unproduced; else 0. */
 int gd__term_result(const gd__term *t, const gd__term_outcome *o);
+
+/* cfg.halt (GNU parallel's --halt): \return the stop level the halt
+ * condition asks for now that the run's totals are st, GD_STOP_NONE while
+ * it is not met (or there is none). */
+int gd__term_halt(const gd_config *cfg, const gd_stats *st);
+/* \return 0 when cfg's halt members make sense, else GD_EINVAL. */
+int gd__term_halt_check(const gd_config *cfg);
 
 #endif

@@ -102,10 +102,62 @@ static void test_result(void)
 	CU_ASSERT_EQUAL(gd__term_result(&t, &o), GD_EALLSETUP);
 }
 
+/* cfg.halt: GNU parallel's --halt conditions */
+static void test_halt(void)
+{
+	gd_config c;
+	gd_stats st = GD_STATS_INIT;
+
+	gd_config_init(&c, sizeof(c));
+	CU_ASSERT_EQUAL(gd__term_halt_check(&c), 0); /* never */
+	st.failed = 1000;
+	CU_ASSERT_EQUAL(gd__term_halt(&c, &st), GD_STOP_NONE);
+
+	/* soon,fail=2: a timeout counts as a failure */
+	c.halt = GD_HALT_SOON, c.halt_on = GD_HALT_ON_FAIL, c.halt_count = 2;
+	CU_ASSERT_EQUAL(gd__term_halt_check(&c), 0);
+	st = (gd_stats)GD_STATS_INIT, st.completed = 50, st.failed = 1;
+	CU_ASSERT_EQUAL(gd__term_halt(&c, &st), GD_STOP_NONE);
+	st.timed_out = 1;
+	CU_ASSERT_EQUAL(gd__term_halt(&c, &st), GD_STOP_DRAIN);
+	c.halt = GD_HALT_NOW;
+	CU_ASSERT_EQUAL(gd__term_halt(&c, &st), GD_STOP_NOW);
+
+	/* now,success=3 */
+	c.halt_on = GD_HALT_ON_SUCCESS, c.halt_count = 3;
+	st = (gd_stats)GD_STATS_INIT, st.completed = 2, st.failed = 9;
+	CU_ASSERT_EQUAL(gd__term_halt(&c, &st), GD_STOP_NONE);
+	st.completed = 3;
+	CU_ASSERT_EQUAL(gd__term_halt(&c, &st), GD_STOP_NOW);
+
+	/* soon,fail=50%: of the tasks ended, once 3 have */
+	c.halt = GD_HALT_SOON, c.halt_on = GD_HALT_ON_FAIL, c.halt_count = 0;
+	c.halt_percent = 50;
+	CU_ASSERT_EQUAL(gd__term_halt_check(&c), 0);
+	st = (gd_stats)GD_STATS_INIT, st.failed = 2;
+	CU_ASSERT_EQUAL(gd__term_halt(&c, &st), GD_STOP_NONE); /* 2 ended */
+	st.completed = 3;
+	CU_ASSERT_EQUAL(gd__term_halt(&c, &st), GD_STOP_NONE); /* 40% */
+	st.timed_out = 1;
+	CU_ASSERT_EQUAL(gd__term_halt(&c, &st), GD_STOP_DRAIN); /* 50% */
+
+	/* what makes no sense */
+	c.halt_percent = 0;
+	CU_ASSERT_EQUAL(gd__term_halt_check(&c), GD_EINVAL);
+	c.halt_percent = 101;
+	CU_ASSERT_EQUAL(gd__term_halt_check(&c), GD_EINVAL);
+	c.halt_percent = 10, c.halt_on = 7;
+	CU_ASSERT_EQUAL(gd__term_halt_check(&c), GD_EINVAL);
+	c.halt_on = GD_HALT_ON_SUCCESS, c.halt_count = 0;
+	CU_ASSERT_EQUAL(gd__term_halt_check(&c), GD_EINVAL);
+	c.halt_count = 1, c.halt = 3;
+	CU_ASSERT_EQUAL(gd__term_halt_check(&c), GD_EINVAL);
+}
+
 static const unit_test tests[] = {
         {"levels only rise", test_levels_only_rise}, {"an error stops now", test_error_stops_now},
         {"grace after a drain", test_grace},         {"when STOP goes out", test_end_due},
-        {"what gd_run returns", test_result},
+        {"what gd_run returns", test_result},        {"halt conditions", test_halt},
 };
 
 int main(void)

@@ -611,10 +611,16 @@ static void test_summary(void)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	gd__ui_summary(f, &s.st, 0);
+	gd__reasons rs = {0};
+	gd__reasons_add(&rs, 3, "command exited with status 3; stderr: CUDA error: out of memory");
+	gd__reasons_add(&rs, 9, "command exited with status 3; stderr: CUDA error: out of memory");
+	gd__ui_summary(f, &s.st, 0, &rs);
 	fclose(f);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "== gpudispatch summary =="));
-	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "result     ok\n"));
+	/* 10 of the 40 that ended failed or timed out: not "ok" */
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "result     some failed (10 of 40 tasks)\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "failures   2x command exited with status 3; stderr: "
+	                                   "CUDA error: out of memory (tasks 3, 9)\n"));
 	CU_ASSERT_PTR_NOT_NULL(
 	        strstr(buf, "tasks      50 run, 30 succeeded, 5 failed, 5 timed out\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "success    60.0%\n"));
@@ -627,11 +633,198 @@ static void test_summary(void)
 	free(buf);
 	buf = NULL;
 	f = open_memstream(&buf, &len);
-	gd__ui_summary(f, &s.st, GD_EINTR);
+	gd__ui_summary(f, &s.st, GD_EINTR, NULL);
 	fclose(f);
-	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "result     GD_EINTR: interrupted"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "result     interrupted (stopped before"));
+	CU_ASSERT_PTR_NULL(strstr(buf, "failures"));
 	free(buf);
+
+	/* the verdicts */
+	char v[192];
+	gd_stats st = GD_STATS_INIT;
+	gd__ui_result_text(v, sizeof(v), &st, 0);
+	CU_ASSERT_STRING_EQUAL(v, "ok");
+	st.completed = 4;
+	gd__ui_result_text(v, sizeof(v), &st, 0);
+	CU_ASSERT_STRING_EQUAL(v, "ok");
+	st.completed = 0, st.failed = 5, st.timed_out = 1;
+	gd__ui_result_text(v, sizeof(v), &st, 0);
+	CU_ASSERT_STRING_EQUAL(v, "all failed (6 of 6 tasks)");
+	st.halted = GD_STOP_DRAIN;
+	gd__ui_result_text(v, sizeof(v), &st, GD_EINTR);
+	CU_ASSERT_PTR_NOT_NULL(strstr(v, "halted (a halt condition was met: no new tasks"));
+	st.halted = GD_STOP_NOW;
+	gd__ui_result_text(v, sizeof(v), &st, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(v, "halted (a halt condition was met: tasks in flight"));
+	st.halted = 0;
+	gd__ui_result_text(v, sizeof(v), &st, GD_EALLSETUP);
+	CU_ASSERT_PTR_NOT_NULL(strstr(v, "GD_EALLSETUP: "));
 	gd__ui_snap_free(&s);
+}
+
+/* ------------------------------------------------------------- reasons */
+
+static void test_reasons(void)
+{
+	char b[GD__REASON_LEN];
+	gd__reason_normalise(b, sizeof(b),
+	                     "command exited with status 3; stderr: boom: task 17 "
+	                     "failed at 0x7ffd1234\nTraceback line 2");
+	CU_ASSERT_STRING_EQUAL(b,
+	                       "command exited with status 3; stderr: boom: task # failed at 0x#");
+	gd__reason_normalise(b, sizeof(b), "command killed by signal 11 (Segmentation fault)");
+	CU_ASSERT_STRING_EQUAL(b, "command killed by signal 11 (Segmentation fault)");
+	gd__reason_normalise(b, sizeof(b), "timed out after 2.5 s");
+	CU_ASSERT_STRING_EQUAL(b, "timed out after 2.5 s");
+	gd__reason_normalise(b, sizeof(b), "bad size 12.75 MB on line 3");
+	CU_ASSERT_STRING_EQUAL(b, "bad size # MB on line #");
+	/* retried: the last attempt's message */
+	gd__reason_normalise(b, sizeof(b),
+	                     "attempt 1 on worker 2: exited with status 1; "
+	                     "attempt 2 on worker 0: exited with status 4");
+	CU_ASSERT_STRING_EQUAL(b, "exited with status 4");
+	gd__reason_normalise(b, sizeof(b), "");
+	CU_ASSERT_STRING_EQUAL(b, "(no message)");
+	gd__reason_normalise(b, 8, "abcdefghijkl");
+	CU_ASSERT_STRING_EQUAL(b, "abcdefg");
+
+	/* grouped, the first ids kept, bounded */
+	gd__reasons rs = {0};
+	for (uint64_t id = 8; id-- > 0;) /* the lowest ids are kept, whatever the order */
+		gd__reasons_add(&rs, id, id == 3 ? "other thing" : "CUDA error: out of memory");
+	CU_ASSERT_EQUAL(rs.n, 2);
+	CU_ASSERT_EQUAL(rs.total, 8);
+	gd__reason_format(b, sizeof(b), &rs.r[0], "x");
+	CU_ASSERT_STRING_EQUAL(b, "7x CUDA error: out of memory (tasks 0, 1, 2, 4, 5, ...)");
+	gd__reason_format(b, sizeof(b), &rs.r[1], "x");
+	CU_ASSERT_STRING_EQUAL(b, "1x other thing (task 3)");
+	gd__reasons_add(&rs, 9, "CUDA error: out of memory");
+	gd__reason_format(b, sizeof(b), &rs.r[0], "x");
+	CU_ASSERT_STRING_EQUAL(b, "8x CUDA error: out of memory (tasks 0, 1, 2, 4, 5, ...)");
+	for (int k = 0; k < 100000; k++) {
+		char m[64];
+		snprintf(m, sizeof(m), "distinct %c%c%c", 'a' + k % 26, 'a' + k / 26 % 26,
+		         'a' + k / 676 % 26);
+		gd__reasons_add(&rs, 100 + (uint64_t)k, m);
+	}
+	CU_ASSERT_EQUAL(rs.n, GD__REASONS_MAX);
+	CU_ASSERT_EQUAL(rs.total, 100009);
+	CU_ASSERT(rs.other.count > 90000);
+	int idx[GD__REASONS_MAX + 1];
+	int n = gd__reasons_sorted(&rs, idx, GD__REASONS_MAX + 1);
+	CU_ASSERT_EQUAL(n, GD__REASONS_MAX + 1);
+	CU_ASSERT_EQUAL(idx[0], GD__REASONS_MAX); /* `other`, the most frequent */
+	gd__reason_format(b, sizeof(b), gd__reasons_at(&rs, idx[0]), "x");
+	CU_ASSERT_PTR_NOT_NULL(strstr(b, "x other reasons (tasks "));
+
+	/* text mode: what grew, bounded per call */
+	uint64_t shown[GD__REASONS_MAX + 1] = {0};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	CU_ASSERT_EQUAL(gd__ui_text_reasons(f, &rs, shown), GD__UI_REASON_LINES + 1);
+	fclose(f);
+	CU_ASSERT_PTR_NOT_NULL(
+	        strstr(buf, "gpudispatch: 8x CUDA error: out of memory (tasks 0, 1,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "more reasons"));
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	gd__reasons_add(&rs, 999, "CUDA error: out of memory");
+	/* the lines not shown yet, then the one that grew */
+	int lines = gd__ui_text_reasons(f, &rs, shown);
+	CU_ASSERT(lines >= 1 && lines <= GD__UI_REASON_LINES + 1);
+	fclose(f);
+	free(buf);
+	FILE *null = fopen("/dev/null", "w");
+	for (int k = 0; k < 20; k++) /* show the rest */
+		gd__ui_text_reasons(null, &rs, shown);
+	fclose(null);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	CU_ASSERT_EQUAL(gd__ui_text_reasons(f, &rs, shown), 0); /* nothing new */
+	gd__reasons_add(&rs, 1000, "CUDA error: out of memory");
+	CU_ASSERT_EQUAL(gd__ui_text_reasons(f, &rs, shown), 1);
+	fclose(f);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "gpudispatch: 10x CUDA error: out of memory"));
+	free(buf);
+}
+
+/* ETA while the last tasks run: never 00:00; the running tasks' need */
+static void test_eta_running(void)
+{
+	gd__ui_snap s = make_snap(1); /* worker 0 busy since now - 12.5 */
+	s.st.total_hint = 41;         /* 40 done, 1 left: the one running */
+	s.rate = 100;                 /* 1 / 100 = 0.01 s */
+	s.st.workers[0].busy_s = 0;
+	CU_ASSERT_DOUBLE_EQUAL(gd__ui_eta(&s), 1.0, 1e-9);
+	/* a mean task of 20 s: the running one needs 7.5 s more */
+	s.st.workers[0].busy_s = 20.0 * 40;
+	CU_ASSERT_DOUBLE_EQUAL(gd__ui_eta(&s), 7.5, 1e-9);
+	/* all done, nothing runs */
+	s.st.total_hint = 40;
+	s.st.workers[0].in_flight = 0;
+	CU_ASSERT_EQUAL(gd__ui_eta(&s), 0);
+	gd__ui_snap_free(&s);
+}
+
+/* RUN TIME counts to when the statistics were taken; the GPU column of CPU
+ * workers is narrow; failure reasons show above the footer */
+static void test_render_runtime_cpu_reasons(void)
+{
+	WINDOW *w = screen_of(20, 120);
+	gd__ui_snap s = make_snap(2);
+	gd__ui_view v = {0};
+	for (int i = 0; i < 2; i++) {
+		s.st.workers[i].gpu.index = -1;
+		s.st.workers[i].gpu.model[0] = '\0';
+	}
+	s.taken = s.now - 3.0;                          /* taken 3 s ago */
+	s.st.workers[0].current_since = s.taken - 0.02; /* a short task */
+	gd__reasons_add(&s.reasons, 4,
+	                "command exited with status 3; stderr: CUDA error: out of memory");
+	gd__reasons_add(&s.reasons, 7,
+	                "command exited with status 3; stderr: CUDA error: out of memory");
+	gd__ui_render(w, &s, &v);
+	int y = find_line(w, " 700 ");
+	CU_ASSERT(y > 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(line(w, y), "0.0/60s"));
+	int g = find_col(w, 4, "GPU"), st = find_col(w, 4, "STATUS");
+	CU_ASSERT(g > 0 && st > g && st - g <= 5);
+	CU_ASSERT_PTR_NOT_NULL(strstr(line(w, 18),
+	                              "2x command exited with status 3; stderr: CUDA error: "
+	                              "out of memory (tasks 4, 7)"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(line(w, 19), "q: stop"));
+	gd__ui_snap_free(&s);
+}
+
+/* Fresh statistics on request: what the text lines wait for */
+static void test_model_ask(void)
+{
+	gd_config cfg;
+	gd_config_init(&cfg, sizeof(cfg));
+	gd__ui_model m;
+	CU_ASSERT_EQUAL_FATAL(gd__ui_model_init(&m, &cfg, 5.0), 0);
+	gd__ui_snap live = make_snap(2), snap = {0};
+	gd__ui_model_tick(&m, &live.st); /* wanted at start: taken */
+	uint64_t f0 = gd__ui_model_folds(&m);
+	CU_ASSERT(f0 >= 1);
+	live.st.completed = 33;
+	gd__ui_model_tick(&m, &live.st); /* nobody asked: not taken */
+	CU_ASSERT_EQUAL(gd__ui_model_folds(&m), f0);
+	gd__ui_model_ask(&m);
+	gd_event ev = {
+	        .type = GD_EV_ERROR, .task_id = 12, .message = "bad input 12", .stats = &live.st};
+	gd__ui_model_event(&m, &ev); /* taken, with the failure's reason */
+	CU_ASSERT_EQUAL(gd__ui_model_folds(&m), f0 + 1);
+	CU_ASSERT_EQUAL(gd__ui_model_snapshot(&m, &snap, 11.0), 0);
+	CU_ASSERT_EQUAL(snap.st.completed, 33);
+	CU_ASSERT(snap.taken > 0);
+	CU_ASSERT_EQUAL(snap.reasons.total, 1);
+	CU_ASSERT_STRING_EQUAL(snap.reasons.r[0].text, "bad input #");
+	gd__ui_snap_free(&snap);
+	gd__ui_snap_free(&live);
+	gd__ui_model_destroy(&m);
 }
 
 int main(void)
@@ -665,6 +858,10 @@ int main(void)
 	CU_add_test(s, "render_help_stop_end", test_render_help_stop_end);
 	CU_add_test(s, "text_line", test_text_line);
 	CU_add_test(s, "summary", test_summary);
+	CU_add_test(s, "reasons", test_reasons);
+	CU_add_test(s, "eta_running", test_eta_running);
+	CU_add_test(s, "render_runtime_cpu_reasons", test_render_runtime_cpu_reasons);
+	CU_add_test(s, "model_ask", test_model_ask);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures();

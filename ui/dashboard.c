@@ -68,10 +68,13 @@ struct ui_run {
 	int ui_mode;       /* ui->mode */
 	int monochrome;
 	double refresh_hz, text_interval_s;
-	FILE *out;        /* progress lines and the summary */
-	int started;      /* on_start came: the UI thread runs */
-	pthread_t thread; /* valid when started */
-	int tui;          /* atomic: the dashboard is drawn (log lines are held) */
+	double tick_s;                               /* the core's tick as asked for */
+	uint64_t reasons_shown[GD__REASONS_MAX + 1]; /* text mode: printed so far */
+	int text;                                    /* text mode ran */
+	FILE *out;                                   /* progress lines and the summary */
+	int started;                                 /* on_start came: the UI thread runs */
+	pthread_t thread;                            /* valid when started */
+	int tui; /* atomic: the dashboard is drawn (log lines are held) */
 	char *held[HELD_MAX];
 	int n_held, n_dropped;
 	int wake[2];                    /* self-pipe: the run's thread wakes the UI thread */
@@ -219,14 +222,32 @@ static void drain_wake(int fd)
 		;
 }
 
-/* Plain progress lines on stdout every text_interval_s until the run ends. */
+/* Wait (at most max_s, less when the run ends) for the run's thread to
+ * take fresh statistics after a request: a line shows the run as it is,
+ * not as it was one interval ago. */
+static void wait_fresh(struct ui_run *r, double max_s)
+{
+	uint64_t before = gd__ui_model_folds(&r->model);
+	double until = gd_now() + max_s;
+
+	gd__ui_model_ask(&r->model);
+	while (!run_ended(r) && gd__ui_model_folds(&r->model) == before && gd_now() < until) {
+		struct pollfd p = {.fd = r->wake[0], .events = POLLIN};
+
+		if (poll(&p, 1, 5) > 0)
+			drain_wake(r->wake[0]);
+	}
+}
+
+/* Plain progress lines on stdout every text_interval_s until the run ends,
+ * and every second the failure reasons that grew on stderr
+ * (gd__ui_text_reasons: bounded); the rest after the run. */
 static void text_loop(struct ui_run *r)
 {
 	gd__ui_snap snap = {0};
-	int ms = (int)(r->text_interval_s * 1000);
-	if (ms < 100)
-		ms = 100;
-	double next = gd_now() + ms / 1000.0;
+	double interval = r->text_interval_s < 0.1 ? 0.1 : r->text_interval_s;
+	double step = interval < 1.0 ? interval : 1.0;
+	double next_line = gd_now() + interval, next = gd_now() + step;
 	/* A first throughput sample, so that the first line has a rate. */
 	gd__ui_model_snapshot(&r->model, &snap, gd_now());
 	while (!run_ended(r)) {
@@ -238,9 +259,18 @@ static void text_loop(struct ui_run *r)
 			break;
 		if (gd_now() < next)
 			continue;
-		next += ms / 1000.0;
-		if (gd__ui_model_snapshot(&r->model, &snap, gd_now()) == 0)
+		next += step;
+		int line = gd_now() >= next_line;
+		if (line)
+			next_line += interval;
+		wait_fresh(r, 4 * r->tick_s + 0.2);
+		if (run_ended(r))
+			break;
+		if (gd__ui_model_snapshot(&r->model, &snap, gd_now()))
+			continue;
+		if (line)
 			gd__ui_text_line(r->out, &snap);
+		gd__ui_text_reasons(stderr, &snap.reasons, r->reasons_shown);
 	}
 	gd__ui_snap_free(&snap);
 }
@@ -456,6 +486,7 @@ static void *ui_thread(void *arg)
 		release_signals(r);
 		__atomic_store_n(&r->tui, 0, __ATOMIC_RELEASE);
 	} else {
+		r->text = 1;
 		text_loop(r);
 	}
 	return NULL;
@@ -477,7 +508,7 @@ int gd_ui_options_init(gd_ui_options *o, size_t size)
 
 /* The first release's sizes of the structs the core takes, as the core
  * checks them (src/config.c): below them the core refuses the call. */
-#define CONFIG_V1 sizeof(gd_config)
+#define CONFIG_V1 ((offsetof(gd_config, shm) + sizeof(int) + 7) & ~(size_t)7)
 #define CB_V1     (offsetof(gd_callbacks, on_log) + sizeof(void (*)(void)))
 
 /* The application's struct, as much of it as it has (the rest zero). */
@@ -526,8 +557,13 @@ int gd_ui_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, vo
 	 * often that they cost the dispatcher (a copy of every row each). */
 	double period = r->ui_mode == GD_UI_TEXT ? r->text_interval_s : 1.0 / r->refresh_hz;
 	double tick = period / 2 < 0.01 ? 0.01 : period / 2;
+	/* text lines ask for fresh statistics just before they print (a tick
+	 * that finds no request costs an atomic load) */
+	if (tick > 0.25)
+		tick = 0.25;
 	if (!(c.tick_s > 0) || c.tick_s > tick)
 		c.tick_s = tick;
+	r->tick_s = c.tick_s;
 
 	/* Task events are wrapped only where the application has a callback:
 	 * the model takes the statistics at each tick, and an empty task in
@@ -536,8 +572,10 @@ int gd_ui_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, vo
 	gd_callbacks w = {
 	        .size = sizeof(w),
 	        .on_success = r->user.on_success ? wrap_on_success : NULL,
-	        .on_error = r->user.on_error ? wrap_on_error : NULL,
-	        .on_timeout = r->user.on_timeout ? wrap_on_timeout : NULL,
+	        /* failures always: their reasons are counted (a failure
+	         * costs a call; a success none) */
+	        .on_error = wrap_on_error,
+	        .on_timeout = wrap_on_timeout,
 	        .on_setup_fail = wrap_on_setup_fail,
 	        .on_cleanup_fail = wrap_on_cleanup_fail,
 	        .on_dispatch = r->user.on_dispatch ? wrap_on_dispatch : NULL,
@@ -569,9 +607,12 @@ int gd_ui_run(MPI_Comm comm, const gd_worker_class *cls, gd_generator_fn gen, vo
 	}
 	if (r->n_dropped)
 		fprintf(stderr, "gpudispatch[0]: (%d more message(s) not kept)\n", r->n_dropped);
+	/* the failures the text lines have not shown yet (a short run) */
+	if (r->text && r->model.cur.ended)
+		gd__ui_text_reasons(stderr, &r->model.cur.reasons, r->reasons_shown);
 	/* Only a run that started has statistics (and called on_exit). */
 	if (r->model.cur.ended)
-		gd__ui_summary(r->out, &r->model.cur.st, r->model.cur.rc);
+		gd__ui_summary(r->out, &r->model.cur.st, r->model.cur.rc, &r->model.cur.reasons);
 
 	close(r->wake[0]);
 	close(r->wake[1]);

@@ -116,16 +116,46 @@ double gd__ui_elapsed(const gd__ui_snap *s)
 	return e > 0 ? e : 0;
 }
 
+double gd__ui_stats_time(const gd__ui_snap *s)
+{
+	return s->taken > 0 ? s->taken : s->now;
+}
+
 double gd__ui_eta(const gd__ui_snap *s)
 {
 	uint64_t total = s->st.total_hint, done = gd__ui_done(&s->st);
+	uint64_t left = done >= total ? 0 : total - done, inflight = 0;
+	double busy = 0, eta = -1, bound = 0, t = gd__ui_stats_time(s);
+
 	if (!total || s->ended)
 		return -1;
-	if (done >= total)
+	for (int i = 0; s->st.workers && i < s->st.n_workers; i++) {
+		const gd_worker_stats *w = &s->st.workers[i];
+
+		busy += w->busy_s;
+		inflight += w->in_flight;
+	}
+	if (!left && !inflight)
 		return 0;
-	if (s->rate <= 0)
+	if (left && s->rate > 0)
+		eta = (double)left / s->rate;
+	/* the running tasks: each needs about the mean task time so far */
+	if (done && inflight) {
+		double mean = busy / (double)done;
+
+		for (int i = 0; i < s->st.n_workers; i++) {
+			const gd_worker_stats *w = &s->st.workers[i];
+			double need = mean - (t - w->current_since);
+
+			if (w->in_flight && w->state == GD_WS_BUSY && need > bound)
+				bound = need;
+		}
+		if (eta < bound && (eta >= 0 || left <= inflight))
+			eta = bound;
+	}
+	if (eta < 0)
 		return -1;
-	return (double)(total - done) / s->rate;
+	return eta < 1 ? 1 : eta; /* something still runs: not 00:00 */
 }
 
 char *gd__ui_fmt_duration(char *buf, size_t n, double s)
@@ -173,6 +203,10 @@ static void take_stats(gd__ui_model *m, const gd_stats *st)
 		c->st.n_workers = n; /* out of memory: keep the rows we have */
 	copy_totals(&c->st, st);
 	c->have_stats = 1;
+	c->taken = gd_now();
+	c->folds++;
+	if (m->reasons.total != c->reasons.total)
+		c->reasons = m->reasons;
 	if (c->st.n_workers > 0)
 		memcpy(c->st.workers, st->workers,
 		       (size_t)c->st.n_workers * sizeof(*c->st.workers));
@@ -201,6 +235,8 @@ void gd__ui_model_event(gd__ui_model *m, const gd_event *ev)
 	if (!ev || !ev->stats)
 		return;
 	m->live = ev->stats;
+	if (ev->type == GD_EV_ERROR || ev->type == GD_EV_TIMEOUT)
+		gd__reasons_add(&m->reasons, ev->task_id, ev->message);
 	if (ev->type == GD_EV_WORKER || ev->type == GD_EV_SETUP_FAIL ||
 	    ev->type == GD_EV_CLEANUP_FAIL || __atomic_load_n(&m->want, __ATOMIC_RELAXED))
 		fold(m);
@@ -251,6 +287,19 @@ int gd__ui_model_request_stop(gd__ui_model *m, int level)
 int gd__ui_model_stop_level(gd__ui_model *m)
 {
 	return __atomic_load_n(&m->cur.stop, __ATOMIC_RELAXED);
+}
+
+void gd__ui_model_ask(gd__ui_model *m)
+{
+	__atomic_store_n(&m->want, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t gd__ui_model_folds(gd__ui_model *m)
+{
+	pthread_mutex_lock(&m->lock);
+	uint64_t n = m->cur.folds;
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 int gd__ui_model_snapshot(gd__ui_model *m, gd__ui_snap *out, double now)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "gpudispatch.h"
+#include "ui_reasons.h"
 
 /* How far back the throughput is measured, and how many samples cover it. */
 #define GD__UI_RATE_WINDOW_S 10.0
@@ -41,14 +42,17 @@ double gd__ui_rate_get(const gd__ui_rate *r);
  */
 typedef struct gd__ui_snap {
 	gd_stats st;
-	int cap;          /* rows allocated in st.workers */
-	int have_stats;   /* 0 until the first event: st is only our zeroes */
-	double now;       /* gd_now() when the snapshot was taken */
-	double rate;      /* tasks/s over the recent window, -1 unknown */
-	double timeout_s; /* the configured task timeout, 0 = none */
-	int stop;         /* GD__UI_RUN / _DRAIN / _STOP_NOW as requested */
-	int ended;        /* on_exit was seen: st is final */
-	int rc;           /* gd_run's result, valid when ended */
+	int cap;             /* rows allocated in st.workers */
+	int have_stats;      /* 0 until the first event: st is only our zeroes */
+	double now;          /* gd_now() when the snapshot was taken */
+	double rate;         /* tasks/s over the recent window, -1 unknown */
+	double timeout_s;    /* the configured task timeout, 0 = none */
+	int stop;            /* GD__UI_RUN / _DRAIN / _STOP_NOW as requested */
+	int ended;           /* on_exit was seen: st is final */
+	int rc;              /* gd_run's result, valid when ended */
+	double taken;        /* gd_now() when st was taken from the run, 0 = never */
+	uint64_t folds;      /* how many times st was taken: a newer one differs */
+	gd__reasons reasons; /* why tasks failed, grouped */
 } gd__ui_snap;
 
 /* Free the rows of a snapshot (safe on a zeroed one). */
@@ -58,9 +62,15 @@ int gd__ui_snap_copy(gd__ui_snap *dst, const gd__ui_snap *src);
 
 /* Tasks that have ended one way or another (the progress numerator). */
 uint64_t gd__ui_done(const gd_stats *st);
+/* When the snapshot's statistics were true: when they were taken from the
+ * run (its clock for running times), else the snapshot's own time. */
+double gd__ui_stats_time(const gd__ui_snap *s);
 /* Seconds since the run started, from the snapshot's clock. */
 double gd__ui_elapsed(const gd__ui_snap *s);
-/* \return the estimated seconds left, or -1 when unknown (no total, no rate). */
+/* \return the estimated seconds left, or -1 when unknown (no total, no rate):
+ * the tasks left at the recent rate, but never less than what the running
+ * tasks still need at the mean task time so far, and never below 1 s while
+ * a task runs or is left (00:00 only when all is done). */
 double gd__ui_eta(const gd__ui_snap *s);
 /* Format seconds as "MM:SS" or "H:MM:SS" ("--:--" when s < 0). */
 char *gd__ui_fmt_duration(char *buf, size_t n, double s);
@@ -73,6 +83,7 @@ typedef struct gd__ui_model {
 	int want;         /* atomic: the UI thread took a snapshot and wants news */
 	/* the dispatcher thread's side, never touched by the UI thread */
 	const gd_stats *live; /* the statistics the last event pointed at */
+	gd__reasons reasons;  /* counted at each failure, folded with the statistics */
 } gd__ui_model;
 
 /* \return 0 or GD_ESYS.  now: the start time used until the first event. */
@@ -92,6 +103,11 @@ void gd__ui_model_exit(gd__ui_model *m, const gd_stats *st, int rc);
 /* Raise the stop request to at least `level`; \return the new level. */
 int gd__ui_model_request_stop(gd__ui_model *m, int level);
 int gd__ui_model_stop_level(gd__ui_model *m);
+/* Ask the run's thread for fresh statistics (taken at its next event or
+ * tick: snap.folds grows). */
+void gd__ui_model_ask(gd__ui_model *m);
+/* \return how many times the model took the run's statistics so far. */
+uint64_t gd__ui_model_folds(gd__ui_model *m);
 /* Copy the model into out and sample the throughput at `now`. \return 0 or GD_ENOMEM. */
 int gd__ui_model_snapshot(gd__ui_model *m, gd__ui_snap *out, double now);
 

@@ -136,8 +136,9 @@ struct layout {
 	int x[C_N];
 };
 
-/* Choose the columns that fit `width` and their widths. */
-static void layout_columns(struct layout *L, int width)
+/* Choose the columns that fit `width` and their widths; gpu_w: the widest
+ * GPU cell (the column grows no wider: "cpu" needs 3). */
+static void layout_columns(struct layout *L, int width, int gpu_w)
 {
 	int used = 0;
 	for (int c = 0; c < C_N; c++) {
@@ -162,7 +163,10 @@ static void layout_columns(struct layout *L, int width)
 		int c = grow[i];
 		if (!L->on[c])
 			continue;
-		int more = cols[c].max - L->width[c];
+		int max = cols[c].max;
+		if (c == C_GPU && gpu_w < max)
+			max = gpu_w > cols[c].min ? gpu_w : cols[c].min;
+		int more = max - L->width[c];
 		if (more > width - used)
 			more = width - used;
 		if (more > 0) {
@@ -231,7 +235,9 @@ static void worker_row(WINDOW *w, int y, const struct layout *L, const gd__ui_sn
 
 	attr_t ta = A_NORMAL;
 	if (busy && !s->ended) {
-		double run = s->now - ws->current_since;
+		/* as long as it had run when these statistics were true: the
+		 * task shown may have ended since (short tasks) */
+		double run = gd__ui_stats_time(s) - ws->current_since;
 		if (run < 0)
 			run = 0;
 		if (s->timeout_s > 0) {
@@ -476,10 +482,31 @@ void gd__ui_render(WINDOW *w, const gd__ui_snap *s, gd__ui_view *v)
 	status_summary(w, 3, width, s, v);
 
 	struct layout L;
-	layout_columns(&L, width);
+	int gpu_w = 3;
+	for (int i = 0; i < s->st.n_workers; i++) {
+		char g[96];
+		gpu_text(g, sizeof(g), &s->st.workers[i].gpu);
+		if ((int)strlen(g) > gpu_w)
+			gpu_w = (int)strlen(g);
+	}
+	layout_columns(&L, width, gpu_w);
 	table_header(w, 4, &L, width);
 
-	int visible = rows - HEADER_LINES - 1, n = s->st.n_workers;
+	/* the failure reasons, most frequent first, above the footer: up to
+	 * GD__UI_REASON_ROWS of them while 3 worker rows still fit */
+	int ridx[GD__UI_REASON_ROWS];
+	int nr = gd__reasons_sorted(&s->reasons, ridx, GD__UI_REASON_ROWS);
+	while (nr > 0 && rows - HEADER_LINES - 1 - nr < 3)
+		nr--;
+	for (int k = 0; k < nr; k++) {
+		char buf[GD__REASON_LEN + 160];
+		gd__reason_format(buf, sizeof(buf), gd__reasons_at(&s->reasons, ridx[k]),
+		                  v->utf8 ? "×" : "x");
+		put(w, rows - 1 - nr + k, 0, width,
+		    v->color ? COLOR_PAIR(GD__PAIR_ERROR) : A_NORMAL, buf);
+	}
+
+	int visible = rows - HEADER_LINES - 1 - nr, n = s->st.n_workers;
 	v->rows_visible = visible;
 	v->scroll = clamp_scroll(v->scroll, n, visible);
 	int shown = 0;

@@ -19,6 +19,9 @@ enum {
 	GD__PAIR_DONE      /* green (bold) */
 };
 
+/* Failure reasons shown above the footer at most. */
+#define GD__UI_REASON_ROWS 3
+
 /* Smallest screen the dashboard draws into; below it a one-line notice. */
 #define GD__UI_MIN_COLS 30
 #define GD__UI_MIN_ROWS 8

@@ -57,14 +57,74 @@ void gd__ui_text_line(FILE *f, const gd__ui_snap *s)
 	fflush(f);
 }
 
-void gd__ui_summary(FILE *f, const gd_stats *st, int rc)
+int gd__ui_text_reasons(FILE *f, const gd__reasons *rs, uint64_t *shown)
 {
-	char el[16];
+	int idx[GD__REASONS_MAX + 1], n = gd__reasons_sorted(rs, idx, GD__REASONS_MAX + 1);
+	int lines = 0, more = 0;
+	uint64_t more_failures = 0;
+	char buf[GD__REASON_LEN + 160];
+
+	for (int k = 0; k < n; k++) {
+		int i = idx[k] == GD__REASONS_MAX ? GD__REASONS_MAX : idx[k];
+		const gd__reason *r = gd__reasons_at(rs, idx[k]);
+
+		if (r->count == shown[i])
+			continue;
+		if (lines == GD__UI_REASON_LINES) {
+			more++;
+			more_failures += r->count - shown[i];
+			continue;
+		}
+		gd__reason_format(buf, sizeof(buf), r, "x");
+		fprintf(f, "gpudispatch: %s\n", buf);
+		shown[i] = r->count;
+		lines++;
+	}
+	if (more) {
+		fprintf(f, "gpudispatch: (%d more reason%s, %llu new failure%s: see the summary)\n",
+		        more, more == 1 ? "" : "s", (unsigned long long)more_failures,
+		        more_failures == 1 ? "" : "s");
+		lines++;
+	}
+	if (lines)
+		fflush(f);
+	return lines;
+}
+
+void gd__ui_result_text(char *buf, size_t n, const gd_stats *st, int rc)
+{
+	uint64_t bad = st->failed + st->timed_out, ended = bad + st->completed;
+
+	if (st->halted && (rc == 0 || rc == GD_EINTR))
+		snprintf(buf, n, "halted (a halt condition was met: %s; %llu of %llu tasks failed)",
+		         st->halted >= GD_STOP_NOW ? "tasks in flight abandoned"
+		                                   : "no new tasks, those in flight finished",
+		         (unsigned long long)bad, (unsigned long long)ended);
+	else if (rc == GD_EINTR)
+		snprintf(buf, n,
+		         "interrupted (stopped before every task ran: resumable; %llu of "
+		         "%llu tasks failed)",
+		         (unsigned long long)bad, (unsigned long long)ended);
+	else if (rc)
+		snprintf(buf, n, "%s: %s", gd_err_name(rc), gd_strerror(rc));
+	else if (bad && bad == ended)
+		snprintf(buf, n, "all failed (%llu of %llu tasks)", (unsigned long long)bad,
+		         (unsigned long long)ended);
+	else if (bad)
+		snprintf(buf, n, "some failed (%llu of %llu tasks)", (unsigned long long)bad,
+		         (unsigned long long)ended);
+	else
+		snprintf(buf, n, "ok");
+}
+
+void gd__ui_summary(FILE *f, const gd_stats *st, int rc, const gd__reasons *reasons)
+{
+	char el[16], verdict[192];
 	uint64_t done = gd__ui_done(st);
 	double rate = st->elapsed_s > 0 ? (double)done / st->elapsed_s : 0;
 	fprintf(f, "\n== gpudispatch summary ==\n");
-	fprintf(f, "result     %s%s%s\n", rc ? gd_err_name(rc) : "ok", rc ? ": " : "",
-	        rc ? gd_strerror(rc) : "");
+	gd__ui_result_text(verdict, sizeof(verdict), st, rc);
+	fprintf(f, "result     %s\n", verdict);
 	fprintf(f, "tasks      %llu run, %llu succeeded, %llu failed, %llu timed out",
 	        (unsigned long long)st->total, (unsigned long long)st->completed,
 	        (unsigned long long)st->failed, (unsigned long long)st->timed_out);
@@ -79,6 +139,16 @@ void gd__ui_summary(FILE *f, const gd_stats *st, int rc)
 		        100.0 * (double)st->completed / (double)st->total);
 	fprintf(f, "elapsed    %s (%.3f s), %.1f tasks/s\n",
 	        gd__ui_fmt_duration(el, sizeof(el), st->elapsed_s), st->elapsed_s, rate);
+	if (reasons && reasons->total) {
+		int idx[GD__REASONS_MAX + 1];
+		int n = gd__reasons_sorted(reasons, idx, GD__REASONS_MAX + 1);
+		char buf[GD__REASON_LEN + 160];
+
+		for (int k = 0; k < n; k++) {
+			gd__reason_format(buf, sizeof(buf), gd__reasons_at(reasons, idx[k]), "x");
+			fprintf(f, "%s %s\n", k ? "          " : "failures  ", buf);
+		}
+	}
 	fprintf(f, "workers    %d (%d setup failed)\n", st->n_workers, st->n_setup_failed);
 	if (st->n_workers <= 0 || !st->workers)
 		goto out;

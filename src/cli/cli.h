@@ -75,6 +75,7 @@ enum cli_cmd {
 	CLI_CMD_PLACEMENT,
 	CLI_CMD_HELP,
 	CLI_CMD_VERSION,
+	CLI_CMD_STATUS,
 };
 
 typedef struct cli_opts {
@@ -109,7 +110,18 @@ typedef struct cli_opts {
 	unsigned start_failures; /* --start-failures K: 0 = the default */
 	double setup_timeout;    /* --setup-timeout, 0 = none */
 	unsigned stderr_lines;   /* --stderr-lines N (default CLI_DEFAULT_STDERR_LINES) */
+	const char *halt_spec;   /* --halt SPEC as given, NULL = never */
+	int halt;                /* GD_HALT_NEVER / _SOON / _NOW */
+	int halt_on;             /* GD_HALT_ON_FAIL / _SUCCESS */
+	uint64_t halt_count;     /* N, 0 = halt_percent */
+	double halt_percent;     /* P of fail=P% */
+	const char *status_path; /* status RESULTS */
+	double watch;            /* status --watch [SECONDS]: 0 = once */
 } cli_opts;
+
+/* Parse a --halt SPEC into o (never, soon|now,fail=N|P%, soon|now,success=N).
+ * \return 0, or -1 with a message naming the spec in err. */
+int cli_parse_halt(const char *spec, cli_opts *o, char *err, size_t errlen);
 
 /*
  * Parse argv (argv[0] is the program).  \return 0 with *o filled, or -1 with

@@ -300,6 +300,10 @@ static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg, gd
 	if (o->resume)
 		cfg->resume = o->skip_failed ? GD_RESUME_SKIP_FAILED : GD_RESUME_RETRY_FAILED;
 	cfg->resume_force = o->resume_force;
+	cfg->halt = o->halt;
+	cfg->halt_on = o->halt_on;
+	cfg->halt_count = o->halt_count;
+	cfg->halt_percent = o->halt_percent;
 }
 
 /* Rank 0's checks before the run: everything that is bad input. */
@@ -384,6 +388,17 @@ static int run(app *a, int rank)
 		status = 0; /* rank 0's status is the job's */
 		goto out;
 	}
+	if (stats.halted && (rc == 0 || rc == GD_EINTR)) {
+		/* the --halt condition stopped the run: exit 1 for fail=, 0 for success= */
+		exit_code = a->o.halt_on == GD_HALT_ON_SUCCESS ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+		fprintf(stderr,
+		        "gpudispatch: halted (--halt %s): %" PRIu64 " succeeded, %" PRIu64
+		        " failed, %" PRIu64 " timed out, %" PRIu64 " abandoned in flight%s%s\n",
+		        a->o.halt_spec, stats.completed, stats.failed, stats.timed_out,
+		        stats.not_done, rc ? "; run again with --resume to run the rest" : "",
+		        rc && !a->o.results ? " and --results FILE" : "");
+		goto done;
+	}
 	switch (rc) {
 	case 0:
 		exit_code = stats.failed || stats.timed_out ? CLI_EXIT_FAILED : CLI_EXIT_OK;
@@ -440,6 +455,7 @@ static int run(app *a, int rank)
 		fprintf(stderr, "gpudispatch: the run failed: %s (%s)\n", gd_strerror(rc),
 		        gd_err_name(rc));
 	}
+done:
 	status = exit_code;
 out:
 	gd_stats_free(&stats);

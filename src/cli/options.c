@@ -80,6 +80,11 @@ void cli_usage(FILE *out)
 	      "                        to READY) may take (default: no limit)\n"
 	      "  --grace SECONDS       after a stop signal, time the tasks in flight may take\n"
 	      "                        before they are killed (default: no limit)\n"
+	      "  --halt WHEN,fail=N|P%|success=N  stop early (GNU parallel's --halt): WHEN\n"
+	      "                        is soon (no new tasks, those in flight finish) or now\n"
+	      "                        (they are abandoned); N tasks (or P% of those ended)\n"
+	      "                        failed, or N succeeded.  The rest runs with --resume.\n"
+	      "                        Exit 1 (fail) or 0 (success).  Default: never\n"
 	      "  --ui auto|tui|text|none  the dashboard (default auto)\n"
 	      "  --refresh HZ          dashboard refreshes per second (default 2)\n"
 	      "  --monochrome          dashboard without colours\n"
@@ -165,6 +170,69 @@ static int parse_gpus(const char *s, cli_opts *o)
 	return o->n_gpu_ids ? 0 : -1;
 }
 
+int cli_parse_halt(const char *spec, cli_opts *o, char *err, size_t errlen)
+{
+	const char *p = spec, *num;
+	char *end;
+	int when;
+
+	o->halt_spec = spec;
+	o->halt = GD_HALT_NEVER;
+	o->halt_on = 0;
+	o->halt_count = 0;
+	o->halt_percent = 0;
+	if (!strcmp(spec, "never"))
+		return 0;
+	if (!strncmp(p, "soon,", 5)) {
+		when = GD_HALT_SOON;
+		p += 5;
+	} else if (!strncmp(p, "now,", 4)) {
+		when = GD_HALT_NOW;
+		p += 4;
+	} else {
+		goto bad;
+	}
+	if (!strncmp(p, "fail=", 5)) {
+		o->halt_on = GD_HALT_ON_FAIL;
+		num = p + 5;
+	} else if (!strncmp(p, "success=", 8)) {
+		o->halt_on = GD_HALT_ON_SUCCESS;
+		num = p + 8;
+	} else {
+		goto bad;
+	}
+	if (*num < '0' || *num > '9')
+		goto bad;
+	errno = 0;
+	if (o->halt_on == GD_HALT_ON_FAIL && strchr(num, '%')) {
+		double v = strtod(num, &end);
+
+		if (errno || strcmp(end, "%") || !(v > 0) || v > 100)
+			return fail(err, errlen,
+			            "--halt '%s': the percentage must be above 0 and at most 100%%",
+			            spec);
+		o->halt_percent = v;
+	} else {
+		unsigned long long v = strtoull(num, &end, 10);
+
+		if (errno || *end || v == 0)
+			return fail(err, errlen,
+			            "--halt '%s': the count must be a whole number >= 1%s", spec,
+			            o->halt_on == GD_HALT_ON_SUCCESS
+			                    ? " (success=P%% is not supported)"
+			                    : " or a percentage like 10%");
+		o->halt_count = v;
+	}
+	o->halt = when;
+	return 0;
+bad:
+	o->halt_on = 0;
+	return fail(err, errlen,
+	            "--halt '%s' is not one of never, soon,fail=N, soon,fail=P%%, now,fail=N, "
+	            "now,fail=P%%, soon,success=N, now,success=N",
+	            spec);
+}
+
 /* 1 when s holds a replacement string (only meaningful in the command). */
 static int has_token(const char *s)
 {
@@ -199,6 +267,7 @@ static const struct opt opts_table[] = {
         {"help", O_FLAG, 1, 1},           {"version", O_FLAG, 1, 1},
         {"setup-arg", O_VALUE, 1, 0},     {"start-failures", O_VALUE, 1, 0},
         {"setup-timeout", O_VALUE, 1, 0}, {"stderr-lines", O_VALUE, 1, 0},
+        {"halt", O_VALUE, 1, 0},
 };
 
 /* A --setup-arg key: a name a program can take as a keyword argument. */
@@ -322,6 +391,8 @@ static int set_opt(cli_opts *o, const char *name, const char *val, char *err, si
 		if (parse_u64(val, CLI_MAX_STDERR_LINES, &u))
 			return BAD("a whole number from 0 to 100");
 		o->stderr_lines = (unsigned)u;
+	} else if (!strcmp(name, "halt")) {
+		return cli_parse_halt(val, o, err, errlen);
 	} else if (!strcmp(name, "help")) {
 		o->cmd = CLI_CMD_HELP;
 	} else if (!strcmp(name, "version")) {
