@@ -94,9 +94,13 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE _gd_mpiexec_version
                 ERROR_VARIABLE _gd_mpiexec_version RESULT_VARIABLE _gd_rc)
+# the launcher, and (to build programs against the library: gpudispatch.h
+# includes mpi.h) the MPI's development package
 if(_gd_mpiexec_version MATCHES "Open MPI|OpenRTE")
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "openmpi-bin")
+  set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libopenmpi-dev, pkg-config")
 elseif(_gd_mpiexec_version MATCHES "HYDRA")
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "mpich")
+  set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libmpich-dev, pkg-config")
 endif()
 include(CPack)

@@ -48,6 +48,10 @@ consumer() {
 	# and the moved command under mpirun, with no LD_LIBRARY_PATH
 	bash tests/install_test.sh build
 }
+deb_package() {
+	# cpack -G DEB: its dependencies, and its command run from dpkg -x
+	bash tests/deb_test.sh build
+}
 mpich() {
 	# The library, the command and the tests built with MPICH (Debian's
 	# mpich, as on Cray systems) in their own build directory, the MPI tests
@@ -99,6 +103,7 @@ stage build build_main
 if [ -d build ] && [ -f build/CTestTestfile.cmake ]; then
 	stage ctest run_ctest
 	stage install consumer
+	stage deb deb_package
 fi
 stage python python_package
 if [ "${GD_TEST_QUICK:-0}" != 1 ]; then
