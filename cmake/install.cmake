@@ -37,6 +37,13 @@ install(TARGETS gpudispatch gpudispatch_ui gpudispatch-cli EXPORT gpudispatchTar
 # CMake package: find_package(gpudispatch) gives gpudispatch::gpudispatch and
 # gpudispatch::gpudispatch_ui (the command is gpudispatch::gpudispatch-cli).
 set(_gd_cmakedir ${CMAKE_INSTALL_LIBDIR}/cmake/gpudispatch)
+# the MPI it was built with, which a consumer must find too: told apart by
+# the library's name (MPICH and its derivatives link libmpich*)
+if("${MPI_C_LIBRARIES}" MATCHES "mpich")
+  set(GD_MPI_FLAVOR MPICH)
+else()
+  set(GD_MPI_FLAVOR "Open MPI")
+endif()
 install(EXPORT gpudispatchTargets NAMESPACE gpudispatch:: DESTINATION ${_gd_cmakedir})
 configure_package_config_file(cmake/gpudispatchConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/gpudispatchConfig.cmake

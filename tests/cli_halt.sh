@@ -94,7 +94,7 @@ check "reasons: letters are kept apart" grep -q '1x command exited with status 2
 # ------------------------------------------------------------ a warning once
 if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null; then
 	RC=0
-	timeout 120 taskset -c 0 "$MPIEXEC" --oversubscribe --bind-to none -n 5 "$GD_CLI" run \
+	timeout 120 taskset -c 0 "$MPIEXEC" -n 5 $MPIEXEC_FLAGS --bind-to none "$GD_CLI" run \
 		--tasks ok60.txt --ui none -- true >out.txt 2>err.txt || RC=$?
 	check "shared CPU: exit 0 (got $RC)" [ "$RC" = 0 ]
 	check "shared CPU: the warning once, with the count" \

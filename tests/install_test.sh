@@ -76,6 +76,18 @@ step "CMake consumer: the UI library under mpiexec -n 3" bash -c \
 	 mpi 3 '$cm/ui_consumer' 40 '$cm/r.csv' >'$cm/ui.txt' && cat '$cm/ui.txt' &&
 	 grep -q '^rc=0 ' '$cm/ui.txt' && grep -q '40 run, 40 succeeded' '$cm/ui.txt'"
 
+# a project that finds another MPI than the library's is refused, with why
+case $(ldd "$libdir/libgpudispatch.so") in
+*libmpich*) other=mpicc.openmpi ;;
+*) other=mpicc.mpich ;;
+esac
+if command -v "$other" >/dev/null; then
+	step "find_package refuses a project that found another MPI ($other)" bash -c \
+		"! cmake -S '$src/examples/find_package' -B '$tmp/other-mpi' -DCMAKE_PREFIX_PATH='$moved' \
+		   -DMPI_C_COMPILER='$(command -v "$other")' >'$tmp/other.log' 2>&1 &&
+		 grep -A3 'gpudispatch was built with' '$tmp/other.log'"
+fi
+
 # ---------------------------------------------------------------- pkg-config
 pc=$tmp/pkg-config-consumer
 mkdir -p "$pc"
