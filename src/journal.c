@@ -1,6 +1,7 @@
 /* The journal: see journal.h. */
 #define _GNU_SOURCE
 #include "journal.h"
+#include "jsonw.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -49,64 +50,15 @@ uint64_t gd__fnv1a(const void *data, size_t len)
 
 /* ------------------------------------------------------------ JSON */
 
-/* Length of a valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const uint8_t *p, size_t n)
+/* jsonw's sink: a gd__bytes. */
+static int put_bytes(void *sink, const void *data, size_t n)
 {
-	uint32_t c;
-	size_t k;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0)
-		k = 2, c = p[0] & 0x1f;
-	else if ((p[0] & 0xf0) == 0xe0)
-		k = 3, c = p[0] & 0x0f;
-	else if ((p[0] & 0xf8) == 0xf0)
-		k = 4, c = p[0] & 0x07;
-	else
-		return 0;
-	if (k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((k == 2 && c < 0x80) || (k == 3 && c < 0x800) || (k == 4 && c < 0x10000) ||
-	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-		return 0;
-	return k;
+	return gd__bytes_append(sink, data, n);
 }
 
 int gd__json_str(gd__bytes *b, const char *s, size_t len)
 {
-	const uint8_t *p = (const uint8_t *)s;
-	int rc = gd__bytes_append(b, "\"", 1);
-
-	for (size_t i = 0; i < len && !rc;) {
-		uint8_t c = p[i];
-		char esc[8];
-		size_t k;
-
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			rc = gd__bytes_append(b, esc, 2);
-			i++;
-		} else if (c < 0x20 || c == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			rc = gd__bytes_append(b, esc, 6);
-			i++;
-		} else if ((k = utf8_len(p + i, len - i)) == 0) {
-			rc = gd__bytes_append(b, "\\ufffd", 6);
-			i++;
-		} else {
-			rc = gd__bytes_append(b, p + i, k);
-			i += k;
-		}
-	}
-	return rc ? rc : gd__bytes_append(b, "\"", 1);
+	return gd__jsonw_escape(put_bytes, b, s, len) ? GD_ENOMEM : 0;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -367,26 +319,38 @@ int gd__journal_add(gd__journal *j, const gd_event *ev, int status, const gd_wor
                     size_t (*extra)(void *, const gd_event *, char *, size_t), void *extra_user)
 {
 	gd__bytes *b = &j->buf;
-	size_t start = b->len, msg_len;
+	size_t start = b->len;
 	double end = wall_now();
-	char tmp[512];
-	int rc = 0, n;
+	gd__jsonw w;
 
-	n = snprintf(tmp, sizeof(tmp),
-	             "{\"id\":%" PRIu64 ",\"status\":\"%s\",\"digest\":\"%016" PRIx64
-	             "\",\"attempt\":%u,\"worker\":%d,\"host\":",
-	             ev->task_id, status_name(status), gd__fnv1a(ev->task_data, ev->task_len),
-	             ev->attempt, ev->worker_id);
-	rc |= gd__bytes_append(b, tmp, (size_t)n);
-	rc |= gd__json_str(b, row->host, strlen(row->host));
-	n = snprintf(tmp, sizeof(tmp),
-	             ",\"gpu\":%d,\"bus_id\":\"%s\",\"start\":%.6f,\"end\":%.6f,\"duration\":%.6f,"
-	             "\"error\":",
-	             row->gpu.index, row->gpu.bus_id, end - ev->elapsed_s, end, ev->elapsed_s);
-	rc |= gd__bytes_append(b, tmp, (size_t)n);
+	/* the head {"id":N,"status":"S","digest":"H" is what the reader parses */
+	gd__jsonw_init(&w, put_bytes, b, 0);
+	gd__jsonw_obj(&w);
+	gd__jsonw_key(&w, "id");
+	gd__jsonw_uint(&w, ev->task_id);
+	gd__jsonw_key(&w, "status");
+	gd__jsonw_cstr(&w, status_name(status));
+	gd__jsonw_key(&w, "digest");
+	gd__jsonw_hex64(&w, gd__fnv1a(ev->task_data, ev->task_len));
+	gd__jsonw_key(&w, "attempt");
+	gd__jsonw_uint(&w, ev->attempt);
+	gd__jsonw_key(&w, "worker");
+	gd__jsonw_int(&w, ev->worker_id);
+	gd__jsonw_key(&w, "host");
+	gd__jsonw_cstr(&w, row->host);
+	gd__jsonw_key(&w, "gpu");
+	gd__jsonw_int(&w, row->gpu.index);
+	gd__jsonw_key(&w, "bus_id");
+	gd__jsonw_cstr(&w, row->gpu.bus_id);
+	gd__jsonw_key(&w, "start");
+	gd__jsonw_fixed(&w, end - ev->elapsed_s, 6);
+	gd__jsonw_key(&w, "end");
+	gd__jsonw_fixed(&w, end, 6);
+	gd__jsonw_key(&w, "duration");
+	gd__jsonw_fixed(&w, ev->elapsed_s, 6);
 	/* the first line of the message */
-	msg_len = strcspn(ev->message, "\n");
-	rc |= gd__json_str(b, ev->message, msg_len);
+	gd__jsonw_key(&w, "error");
+	gd__jsonw_str(&w, ev->message, strcspn(ev->message, "\n"));
 	if (extra) {
 		/* snprintf-like: a length >= size asks for a larger buffer */
 		size_t xl = extra(extra_user, ev, (char *)j->xbuf.p, j->xbuf.cap);
@@ -394,18 +358,20 @@ int gd__journal_add(gd__journal *j, const gd_event *ev, int status, const gd_wor
 		if (xl >= j->xbuf.cap && xl < GD__JOURNAL_MAX_EXTRA &&
 		    gd__bytes_reserve(&j->xbuf, xl + 1) == 0)
 			xl = extra(extra_user, ev, (char *)j->xbuf.p, j->xbuf.cap);
-		if (xl && xl < j->xbuf.cap) {
-			rc |= gd__bytes_append(b, ",", 1);
-			rc |= gd__bytes_append(b, j->xbuf.p, xl);
-		}
+		if (xl && xl < j->xbuf.cap)
+			gd__jsonw_members(&w, j->xbuf.p, xl);
 	}
-	if (rc) {
-		b->len = start;
-		return GD_ENOMEM;
+	if (!gd__jsonw_flush(&w)) {
+		/* the checksum covers everything before ,"sum": */
+		uint64_t sum = gd__fnv1a(b->p + start, b->len - start);
+
+		gd__jsonw_key(&w, "sum");
+		gd__jsonw_hex64(&w, sum);
+		gd__jsonw_obj_end(&w);
+		if (!gd__jsonw_flush(&w) && gd__bytes_append(b, "\n", 1))
+			w.err = -1;
 	}
-	n = snprintf(tmp, sizeof(tmp), ",\"sum\":\"%016" PRIx64 "\"}\n",
-	             gd__fnv1a(b->p + start, b->len - start));
-	if (gd__bytes_append(b, tmp, (size_t)n)) {
+	if (w.err) {
 		b->len = start;
 		return GD_ENOMEM;
 	}

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 #include "internal.h"
+#include "jsonw.h"
 #include "placement.h"
 
 #include <stdio.h>
@@ -39,36 +40,10 @@ typedef struct gd__place_hdr {
 	int n_ids;     /* cfg.n_gpu_ids */
 } gd__place_hdr;
 
-/* A JSON string literal (with quotes), or null for NULL. */
-static void gd__json_str(FILE *f, const char *s)
+/* jsonw's sink: a FILE. */
+static int gd__put_file(void *sink, const void *data, size_t n)
 {
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		switch (*c) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (*c < 0x20)
-				fprintf(f, "\\u%04x", *c);
-			else
-				fputc(*c, f);
-		}
-	}
-	fputc('"', f);
+	return fwrite(data, 1, n, sink) != n;
 }
 
 /* Join two warnings into dst with "; ". */
@@ -127,44 +102,59 @@ static void gd__print_json(FILE *f, const gd__place_row *rows, int n, unsigned w
 		const gd__place_row *r = &rows[i];
 		const gd_gpu *g = &r->p.gpu;
 		int has_gpu = !r->rc && g->index >= 0;
+		gd__jsonw w;
 
 		gd__share_warning(rows, n, i, wpg, share, sizeof(share));
 		gd__join(warn, sizeof(warn), r->p.warning, share);
-		fprintf(f, "  {\"worker\": %d, \"host\": ", r->rank - 1);
-		gd__json_str(f, r->host);
-		fprintf(f, ", \"rank\": %d, \"local_index\": %d, ", r->rank, r->local_index);
+		fputs("  ", f);
+		gd__jsonw_init(&w, gd__put_file, f, 1);
+		gd__jsonw_obj(&w);
+		gd__jsonw_key(&w, "worker");
+		gd__jsonw_int(&w, r->rank - 1);
+		gd__jsonw_key(&w, "host");
+		gd__jsonw_cstr(&w, r->host);
+		gd__jsonw_key(&w, "rank");
+		gd__jsonw_int(&w, r->rank);
+		gd__jsonw_key(&w, "local_index");
+		gd__jsonw_int(&w, r->local_index);
+		gd__jsonw_key(&w, "gpu_index");
 		if (has_gpu)
-			fprintf(f, "\"gpu_index\": %d, ", g->index);
+			gd__jsonw_int(&w, g->index);
 		else
-			fputs("\"gpu_index\": null, ", f);
-		fputs("\"bus_id\": ", f);
-		gd__json_str(f, has_gpu ? g->bus_id : NULL);
+			gd__jsonw_null(&w);
+		gd__jsonw_key(&w, "bus_id");
+		gd__jsonw_cstr(&w, has_gpu ? g->bus_id : NULL);
+		gd__jsonw_key(&w, "numa_node");
 		if (!r->rc && g->numa_node >= 0)
-			fprintf(f, ", \"numa_node\": %d", g->numa_node);
+			gd__jsonw_int(&w, g->numa_node);
 		else
-			fputs(", \"numa_node\": null", f);
-		fputs(", \"cpuset\": ", f);
-		gd__json_str(f, r->rc ? NULL : g->cpuset);
-		fputs(", \"vendor\": ", f);
-		gd__json_str(f, has_gpu ? g->vendor : NULL);
-		fputs(", \"model\": ", f);
-		gd__json_str(f, has_gpu && g->model[0] ? g->model : NULL);
-		fputs(", \"uuid\": ", f);
-		gd__json_str(f, has_gpu && g->uuid[0] ? g->uuid : NULL);
-		fprintf(f, ", \"cpu_worker\": %s, \"env\": {", r->p.cpu_worker ? "true" : "false");
+			gd__jsonw_null(&w);
+		gd__jsonw_key(&w, "cpuset");
+		gd__jsonw_cstr(&w, r->rc ? NULL : g->cpuset);
+		gd__jsonw_key(&w, "vendor");
+		gd__jsonw_cstr(&w, has_gpu ? g->vendor : NULL);
+		gd__jsonw_key(&w, "model");
+		gd__jsonw_cstr(&w, has_gpu && g->model[0] ? g->model : NULL);
+		gd__jsonw_key(&w, "uuid");
+		gd__jsonw_cstr(&w, has_gpu && g->uuid[0] ? g->uuid : NULL);
+		gd__jsonw_key(&w, "cpu_worker");
+		gd__jsonw_bool(&w, r->p.cpu_worker);
+		gd__jsonw_key(&w, "env");
+		gd__jsonw_obj(&w);
 		for (int k = 0; !r->rc && k < r->p.n_env && k < GD__PLACE_MAX_ENV; k++) {
-			fputs(k ? ", " : "", f);
-			gd__json_str(f, r->p.env_name[k]);
-			fputs(": ", f);
-			gd__json_str(f, r->p.env_value[k]);
+			gd__jsonw_key(&w, r->p.env_name[k]);
+			gd__jsonw_cstr(&w, r->p.env_value[k]);
 		}
-		fputs("}, \"warning\": ", f);
-		gd__json_str(f, warn[0] ? warn : NULL);
-		fputs(", \"note\": ", f);
-		gd__json_str(f, r->p.note[0] ? r->p.note : NULL);
-		fputs(", \"error\": ", f);
-		gd__json_str(f, r->rc ? r->err : NULL);
-		fprintf(f, "}%s\n", i + 1 < n ? "," : "");
+		gd__jsonw_obj_end(&w);
+		gd__jsonw_key(&w, "warning");
+		gd__jsonw_cstr(&w, warn[0] ? warn : NULL);
+		gd__jsonw_key(&w, "note");
+		gd__jsonw_cstr(&w, r->p.note[0] ? r->p.note : NULL);
+		gd__jsonw_key(&w, "error");
+		gd__jsonw_cstr(&w, r->rc ? r->err : NULL);
+		gd__jsonw_obj_end(&w);
+		gd__jsonw_flush(&w);
+		fputs(i + 1 < n ? ",\n" : "\n", f);
 	}
 	fputs("]\n", f);
 }

@@ -7,7 +7,7 @@ gd_add_unit_test(test_cli_tasks ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_tasks.c
                  ${CMAKE_SOURCE_DIR}/src/cli/task_source.c
                  ${CMAKE_SOURCE_DIR}/src/cli/template.c ${CMAKE_SOURCE_DIR}/src/cli/json.c
                  ${CMAKE_SOURCE_DIR}/src/cli/error_text.c
-                 ${CMAKE_SOURCE_DIR}/src/cli/setup_args.c)
+                 ${CMAKE_SOURCE_DIR}/src/cli/setup_args.c ${CMAKE_SOURCE_DIR}/src/jsonw.c)
 
 foreach(t cli_run cli_worker cli_usage cli_framed cli_python cli_results cli_halt)
   add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)

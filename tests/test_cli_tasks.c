@@ -294,7 +294,7 @@ static void test_json(void)
 	check_json("", 0, "\"\"");
 	check_json("plain", 5, "\"plain\"");
 	check_json("q\"b\\s/", 6, "\"q\\\"b\\\\s/\"");
-	check_json("\n\r\t\b\f\x01\x1f\x7f", 8, "\"\\n\\r\\t\\b\\f\\u0001\\u001f\x7f\"");
+	check_json("\n\r\t\b\f\x01\x1f\x7f", 8, "\"\\n\\r\\t\\b\\f\\u0001\\u001f\\u007f\"");
 	check_json("a\0b", 3, "\"a\\u0000b\"");
 	/* valid UTF-8 copied: é, €, 😀 */
 	check_json("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9,

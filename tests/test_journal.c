@@ -1,6 +1,7 @@
 /* Unit tests: the journal (records, torn tails, resume decisions, JSON). */
 #define _GNU_SOURCE
 #include "journal.h"
+#include "jsonw.h"
 
 #include <CUnit/Basic.h>
 #include <fcntl.h>
@@ -225,14 +226,58 @@ static void test_json_strings(void)
 	const char odd[] = "a\"b\\c\n\x01\xff\xc3\xa9\xe2\x82"; /* quote, escapes, bad UTF-8, é */
 
 	CU_ASSERT_EQUAL(gd__json_str(&b, odd, sizeof(odd) - 1), 0);
-	CU_ASSERT_EQUAL(b.len,
-	                strlen("\"a\\\"b\\\\c\\u000a\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\""));
+	CU_ASSERT_EQUAL(b.len, strlen("\"a\\\"b\\\\c\\n\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\""));
 	CU_ASSERT_EQUAL(
-	        memcmp(b.p, "\"a\\\"b\\\\c\\u000a\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\"", b.len),
-	        0);
+	        memcmp(b.p, "\"a\\\"b\\\\c\\n\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\"", b.len), 0);
 	b.len = 0;
 	CU_ASSERT_EQUAL(gd__json_str(&b, "nul\0byte", 8), 0);
 	CU_ASSERT_EQUAL(memcmp(b.p, "\"nul\\u0000byte\"", b.len), 0);
+	gd__bytes_free(&b);
+}
+
+static int put_bytes(void *sink, const void *data, size_t n)
+{
+	return gd__bytes_append(sink, data, n);
+}
+
+static void test_json_writer(void)
+{
+	gd__bytes b = {0};
+	gd__jsonw w;
+	const char want[] = "{\"a\": -12, \"b\": [true, null, \"x\\ty\", {}], \"t\": "
+	                    "1796313270.248718, \"u\": 18446744073709551615, \"h\": "
+	                    "\"00000000000000ff\", \"z\": 0.000, \"r\": {\"k\": 1}, \"n\": null}";
+
+	gd__jsonw_init(&w, put_bytes, &b, 1);
+	gd__jsonw_obj(&w);
+	gd__jsonw_key(&w, "a");
+	gd__jsonw_int(&w, -12);
+	gd__jsonw_key(&w, "b");
+	gd__jsonw_arr(&w);
+	gd__jsonw_bool(&w, 1);
+	gd__jsonw_null(&w);
+	gd__jsonw_str(&w, "x\ty", 3);
+	gd__jsonw_obj(&w);
+	gd__jsonw_obj_end(&w);
+	gd__jsonw_arr_end(&w);
+	gd__jsonw_key(&w, "t");
+	gd__jsonw_fixed(&w, 1796313270.248718, 6);
+	gd__jsonw_key(&w, "u");
+	gd__jsonw_uint(&w, UINT64_MAX);
+	gd__jsonw_key(&w, "h");
+	gd__jsonw_hex64(&w, 255);
+	gd__jsonw_key(&w, "z");
+	gd__jsonw_fixed(&w, -0.0001, 3);
+	gd__jsonw_key(&w, "r");
+	gd__jsonw_json(&w, "{\"k\":\n1}", 8);
+	gd__jsonw_key(&w, "n");
+	gd__jsonw_cstr(&w, NULL);
+	gd__jsonw_obj_end(&w);
+	CU_ASSERT_EQUAL(gd__jsonw_flush(&w), 0);
+	CU_ASSERT_EQUAL(b.len, sizeof(want) - 1);
+	CU_ASSERT_EQUAL(memcmp(b.p, want, b.len), 0);
+	if (b.len != sizeof(want) - 1 || memcmp(b.p, want, b.len))
+		fprintf(stderr, "\n  got  %.*s\n  want %s\n", (int)b.len, (char *)b.p, want);
 	gd__bytes_free(&b);
 }
 
@@ -247,6 +292,7 @@ int main(void)
 	CU_add_test(s, "torn tail", test_torn_tail);
 	CU_add_test(s, "damaged lines", test_parse_rejects_damage);
 	CU_add_test(s, "JSON strings", test_json_strings);
+	CU_add_test(s, "JSON writer", test_json_writer);
 	CU_add_test(s, "a 70 kB record", test_long_record);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

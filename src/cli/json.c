@@ -1,115 +1,30 @@
 /*
  * JSON and byte encodings for the results file: escaping bytes as a JSON
- * string, UTF-8 validation, base64, checking that bytes are one JSON value,
- * and embedding a JSON text on one line.
+ * string and embedding a JSON text on one line (both through src/jsonw.c),
+ * UTF-8 validation, base64, checking that bytes are one JSON value, reading
+ * a record's members and decoding a string (for `gpudispatch results`).
  */
 #include <ctype.h>
 #include <string.h>
 
 #include "cli.h"
+#include "../jsonw.h"
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629), 0 when invalid. */
+/* The project's one JSON writer (src/jsonw.c, compiled into the command
+ * too: the library does not export it). */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t len;
+	return gd__jsonw_utf8_len(s, n);
+}
 
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0; /* no overlong */
-	else if (c == 0xed)
-		hi = 0x9f; /* no surrogates */
-	else if (c == 0xf0)
-		lo = 0x90; /* no overlong */
-	else if (c == 0xf4)
-		hi = 0x8f; /* <= U+10FFFF */
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
+static int put_buf(void *sink, const void *data, size_t n)
+{
+	return cli_buf_add(sink, data, n);
 }
 
 int cli_json_str(cli_buf *b, const void *data, size_t n)
 {
-	const unsigned char *s = data;
-	size_t i = 0;
-
-	if (cli_buf_add(b, "\"", 1))
-		return -1;
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t run = i;
-		const char *esc = NULL;
-		char ubuf[8];
-
-		/* copy a run of plain printable ASCII at once */
-		while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' &&
-		       s[run] != '\\')
-			run++;
-		if (run > i) {
-			if (cli_buf_add(b, s + i, run - i))
-				return -1;
-			i = run;
-			continue;
-		}
-		if (c >= 0x80) {
-			size_t ul = utf8_len(s + i, n - i);
-
-			if (ul) {
-				if (cli_buf_add(b, s + i, ul))
-					return -1;
-				i += ul;
-			} else {
-				if (cli_buf_add(b, "\\ufffd", 6))
-					return -1;
-				i++;
-			}
-			continue;
-		}
-		switch (c) {
-		case '"':
-			esc = "\\\"";
-			break;
-		case '\\':
-			esc = "\\\\";
-			break;
-		case '\n':
-			esc = "\\n";
-			break;
-		case '\r':
-			esc = "\\r";
-			break;
-		case '\t':
-			esc = "\\t";
-			break;
-		case '\b':
-			esc = "\\b";
-			break;
-		case '\f':
-			esc = "\\f";
-			break;
-		default:
-			snprintf(ubuf, sizeof(ubuf), "\\u%04x", c);
-			esc = ubuf;
-		}
-		if (cli_buf_adds(b, esc))
-			return -1;
-		i++;
-	}
-	return cli_buf_add(b, "\"", 1);
+	return gd__jsonw_escape(put_buf, b, data, n) ? -1 : 0;
 }
 
 int cli_utf8_valid(const void *data, size_t n)
@@ -333,17 +248,11 @@ int cli_json_valid(const void *data, size_t n, size_t *bad_at)
 
 int cli_json_embed(cli_buf *b, const void *data, size_t n)
 {
-	const char *s = data;
-	size_t from = b->len;
+	gd__jsonw w;
 
-	if (cli_buf_add(b, s, n))
-		return -1;
-	/* a valid JSON text holds raw CR/LF only as whitespace between
-	 * tokens: blanks keep the record on one line */
-	for (size_t i = from; i < b->len; i++)
-		if (b->p[i] == '\n' || b->p[i] == '\r')
-			b->p[i] = ' ';
-	return 0;
+	gd__jsonw_init(&w, put_buf, b, 0);
+	gd__jsonw_json(&w, data, n);
+	return gd__jsonw_flush(&w) ? -1 : 0;
 }
 
 int cli_json_members(const void *data, size_t n, cli_member *m, size_t max)

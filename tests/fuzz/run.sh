@@ -16,10 +16,14 @@ sed -e "s/@PROJECT_VERSION_MAJOR@/$major/" -e "s/@PROJECT_VERSION_MINOR@/$minor/
 	-e "s/@PROJECT_VERSION_PATCH@/$patch/" -e "s/@PROJECT_VERSION@/$version/" \
 	cmake/gpudispatch_version.h.in >"$out/include/gpudispatch_version.h"
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -I$out/include -Isrc $(pkg-config --cflags ompi-c)"
-common="src/wire.c src/util.c src/errors.c src/journal.c $(pkg-config --libs ompi-c)"
-for t in wire journal; do
+common="src/wire.c src/util.c src/errors.c src/journal.c src/jsonw.c $(pkg-config --libs ompi-c)"
+# the JSON writer's target checks its output with the command's JSON reader
+cli="src/cli/json.c src/cli/buf.c -lm"
+for t in wire journal jsonw; do
+	extra=
+	[ "$t" = jsonw ] && extra=$cli
 	# shellcheck disable=SC2086
-	clang $cflags -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" $common
+	clang $cflags -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" $common $extra
 	mkdir -p "$out/new_$t"
 	set +e
 	"$out/fuzz_$t" -max_total_time="$secs" -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 \
