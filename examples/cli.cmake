@@ -4,7 +4,8 @@
 #                CUDA toolkit is found (it is never run by the tests)
 #   worker.sh    a persistent worker for `gpudispatch run --worker-cmd`
 add_executable(mandelbrot ${CMAKE_CURRENT_SOURCE_DIR}/mandelbrot.c)
-target_link_libraries(mandelbrot PRIVATE gpudispatch gpudispatch_ui m)
+find_package(ZLIB REQUIRED)
+target_link_libraries(mandelbrot PRIVATE gpudispatch gpudispatch_ui ZLIB::ZLIB m)
 
 option(GD_BUILD_CUDA_EXAMPLE "Build examples/cuda_worker.cu when a CUDA compiler is found" ON)
 if(GD_BUILD_CUDA_EXAMPLE)

@@ -11,8 +11,7 @@
  *
  * Rank 0's generator hands out tiles; each worker's process() computes the
  * iteration counts of its tile and returns them; on_success pastes them into
- * the image.  The PNG encoder below uses stored (uncompressed) deflate
- * blocks, so no zlib is needed.
+ * the image, written as a PNG compressed with zlib.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -23,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "gpudispatch_ui.h"
 
@@ -164,17 +164,6 @@ static void pixel(const demo *d, uint32_t x, uint32_t y, uint8_t *rgb)
 
 /* ------------------------------------------------------------- PNG */
 
-static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
-{
-	crc = ~crc;
-	while (n--) {
-		crc ^= *p++;
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1)));
-	}
-	return ~crc;
-}
-
 static void put32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
@@ -190,55 +179,39 @@ static int chunk(FILE *f, const char *type, const uint8_t *data, size_t len)
 
 	put32(hdr, (uint32_t)len);
 	memcpy(hdr + 4, type, 4);
-	crc = crc32_update(0, hdr + 4, 4);
-	crc = crc32_update(crc, data, len);
+	crc = (uint32_t)crc32(0, hdr + 4, 4);
+	if (len) /* crc32() of NULL is its initial value, not an update */
+		crc = (uint32_t)crc32(crc, data, (uInt)len);
 	put32(tail, crc);
 	return fwrite(hdr, 1, 8, f) != 8 || (len && fwrite(data, 1, len, f) != len) ||
 	       fwrite(tail, 1, 4, f) != 4;
 }
 
-/* An 8-bit RGB PNG; the zlib stream holds stored deflate blocks. */
+/* An 8-bit RGB PNG, its rows filtered (Sub) and compressed by zlib. */
 static int write_png(const char *path, const demo *d)
 {
 	uint32_t W = d->view.width, H = d->view.height;
-	size_t raw_len = (size_t)H * (1 + (size_t)W * 3), nblk = raw_len / 65535 + 1;
-	uint8_t *raw = malloc(raw_len), *z = malloc(raw_len + nblk * 5 + 6), ihdr[13];
-	uint32_t a = 1, b = 0;
-	size_t zl = 0;
+	size_t stride = 1 + (size_t)W * 3, raw_len = (size_t)H * stride;
+	uint8_t *raw = malloc(raw_len), *z = NULL, ihdr[13];
+	uLongf zl = compressBound((uLong)raw_len);
 	FILE *f;
 	int rc = -1;
 
-	if (!raw || !z)
+	if (!raw || raw_len > UINT32_MAX || !(z = malloc(zl)))
 		goto out;
 	for (uint32_t y = 0; y < H; y++) {
-		uint8_t *row = raw + (size_t)y * (1 + (size_t)W * 3);
+		uint8_t *row = raw + (size_t)y * stride;
 
-		row[0] = 0; /* filter: none */
 		for (uint32_t x = 0; x < W; x++)
 			pixel(d, x, y, row + 1 + (size_t)x * 3);
+		/* filter Sub: each byte minus the one a pixel to its left (the
+		 * tiles are flat runs of a colour, which then compress to zeros) */
+		row[0] = 1;
+		for (size_t i = stride - 1; i > 3; i--)
+			row[i] = (uint8_t)(row[i] - row[i - 3]);
 	}
-	z[zl++] = 0x78; /* zlib: deflate, 32K window */
-	z[zl++] = 0x01;
-	for (size_t off = 0; off < raw_len || off == 0;) {
-		size_t n = raw_len - off > 65535 ? 65535 : raw_len - off;
-
-		z[zl++] = off + n == raw_len; /* BFINAL, BTYPE 00 = stored */
-		z[zl++] = (uint8_t)n;
-		z[zl++] = (uint8_t)(n >> 8);
-		z[zl++] = (uint8_t)~n;
-		z[zl++] = (uint8_t)(~n >> 8);
-		memcpy(z + zl, raw + off, n);
-		zl += n;
-		off += n;
-		if (!n)
-			break;
-	}
-	for (size_t i = 0; i < raw_len; i++) { /* Adler-32 */
-		a = (a + raw[i]) % 65521;
-		b = (b + a) % 65521;
-	}
-	put32(z + zl, b << 16 | a);
-	zl += 4;
+	if (compress2(z, &zl, raw, (uLong)raw_len, Z_BEST_COMPRESSION) != Z_OK)
+		goto out;
 
 	put32(ihdr, W);
 	put32(ihdr + 4, H);
@@ -251,7 +224,7 @@ static int write_png(const char *path, const demo *d)
 	if (!f)
 		goto out;
 	rc = fwrite("\x89PNG\r\n\x1a\n", 1, 8, f) != 8 || chunk(f, "IHDR", ihdr, 13) ||
-	     chunk(f, "IDAT", z, zl) || chunk(f, "IEND", NULL, 0);
+	     chunk(f, "IDAT", z, (size_t)zl) || chunk(f, "IEND", NULL, 0);
 	if (fclose(f))
 		rc = -1;
 out:

@@ -15,3 +15,10 @@ foreach(t cli_run cli_worker cli_usage cli_framed cli_python cli_results cli_hal
     ENVIRONMENT "${GD_TEST_ENV};GD_CLI=$<TARGET_FILE:gpudispatch-cli>;GD_MPIEXEC=${MPIEXEC_EXECUTABLE}"
     TIMEOUT 180 LABELS "cli;mpi")
 endforeach()
+
+# The demo's PNG (examples/mandelbrot.c): compressed, the picture unchanged.
+if(TARGET mandelbrot)
+  add_test(NAME demo_png COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/demo_png.sh $<TARGET_FILE:mandelbrot>)
+  set_tests_properties(demo_png PROPERTIES
+    ENVIRONMENT "${GD_TEST_ENV};GD_MPIEXEC=${MPIEXEC_EXECUTABLE}" TIMEOUT 180 LABELS "mpi")
+endif()
