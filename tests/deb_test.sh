@@ -66,9 +66,9 @@ ldd "$gd" | grep 'libgpudispatch.so' | grep -q "$root/" ||
 	no "the unpacked command does not load the unpacked library: $(ldd "$gd" | grep gpudispatch)"
 out=$("$gd" --version) && [ "$out" = "gpudispatch $version" ] || no "gpudispatch --version said '$out'"
 printf 'a\nb\nc\nd\n' >"$tmp/tasks.txt"
+# shellcheck disable=SC2086
 (
 	cd "$tmp" &&
-		# shellcheck disable=SC2086
 		timeout 120 "$MPIEXEC" -n 2 $MPIEXEC_FLAGS "$gd" run --tasks tasks.txt --ui none \
 			--results r.jsonl -- test -n {} </dev/null
 ) >"$tmp/run.log" 2>&1 || no "a 2-rank run of the unpacked command: $(cat "$tmp/run.log")"
