@@ -106,6 +106,9 @@ GD_EXPORT int gd_finalize(void);
 
 /* ----------------------------------------------------------------- types */
 
+/** The most GPUs one worker can have (cfg.gpus_per_worker). */
+#define GD_MAX_WORKER_GPUS 16
+
 /** A GPU as placement chose it for a worker.  index is -1 for a CPU worker. */
 typedef struct gd_gpu {
 	int index;        /**< index among the node's compute GPUs in PCI bus order, -1 = none */
@@ -151,8 +154,14 @@ typedef struct gd_buf gd_buf;
 GD_EXPORT int gd_worker_id(const gd_worker *w);
 /** \return the worker's seed: cfg.base_seed + worker id. */
 GD_EXPORT uint64_t gd_worker_seed(const gd_worker *w);
-/** \return the GPU this worker was placed on (index -1: a CPU worker). */
+/** \return the GPU this worker was placed on (index -1: a CPU worker); with
+ * cfg.gpus_per_worker > 1 the first of its GPUs, its cpuset their union. */
 GD_EXPORT const gd_gpu *gd_worker_gpu(const gd_worker *w);
+/** \return how many GPUs this worker has (cfg.gpus_per_worker; 0: a CPU worker). */
+GD_EXPORT int gd_worker_gpu_count(const gd_worker *w);
+/** \return GPU i of this worker (0 <= i < gd_worker_gpu_count(), PCI order;
+ * its own locality as cpuset), NULL when out of range. */
+GD_EXPORT const gd_gpu *gd_worker_gpu_at(const gd_worker *w, int i);
 /** \return the host name the worker runs on. */
 GD_EXPORT const char *gd_worker_host(const gd_worker *w);
 /** Attach the user's state to the worker (e.g. the loaded model). */
@@ -270,12 +279,14 @@ typedef struct gd_worker_stats {
 	uint64_t completed; /**< tasks that succeeded on this worker */
 	uint64_t failed;    /**< tasks that failed (error or crash) */
 	uint64_t timed_out;
-	uint32_t in_flight;    /**< tasks held now (<= window) */
-	uint32_t restarts;     /**< executors replaced after a crash or timeout */
-	uint64_t current_task; /**< valid when in_flight > 0 */
-	double current_since;  /**< when current_task started (gd_now() clock) */
-	double busy_s;         /**< seconds spent on tasks, as the worker measured */
-	char message[160];     /**< last setup/cleanup error, "" when none */
+	uint32_t in_flight;                  /**< tasks held now (<= window) */
+	uint32_t restarts;                   /**< executors replaced after a crash or timeout */
+	uint64_t current_task;               /**< valid when in_flight > 0 */
+	double current_since;                /**< when current_task started (gd_now() clock) */
+	double busy_s;                       /**< seconds spent on tasks, as the worker measured */
+	char message[160];                   /**< last setup/cleanup error, "" when none */
+	int n_gpus;                          /**< GPUs of the worker (gpus_per_worker), 0 = none */
+	int gpu_indices[GD_MAX_WORKER_GPUS]; /**< their node indices, PCI order */
 } gd_worker_stats;
 
 /**
@@ -500,6 +511,10 @@ typedef struct gd_config {
 	/** GD_HALT_ON_FAIL with halt_count 0: halt when at least this percentage
 	 * (0 < P <= 100) of the tasks ended so far failed, once 3 have ended. */
 	double halt_percent;
+	/** GPUs per worker (default 1): each worker gets this many GPUs of its
+	 * node that are close to each other (docs/placement.md), at most
+	 * GD_MAX_WORKER_GPUS. */
+	unsigned gpus_per_worker;
 } gd_config;
 
 /** cfg.halt: when a halt condition is met (the values of gd_stop_level). */

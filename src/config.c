@@ -30,6 +30,7 @@ static void config_defaults(gd_config *cfg)
 	cfg->workers_per_gpu = 1;
 	cfg->tick_s = 0.25;
 	cfg->shm = 1;
+	cfg->gpus_per_worker = 1;
 }
 
 int gd_config_init(gd_config *cfg, size_t size)

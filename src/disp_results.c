@@ -263,6 +263,8 @@ static int on_record(void *ctx, const gd__rec *r)
 		row->pid = h.pid;
 		gd__strlcpy(row->host, h.host, sizeof(row->host));
 		row->gpu = h.gpu;
+		row->n_gpus = h.n_gpus;
+		memcpy(row->gpu_indices, h.gpu_indices, sizeof(row->gpu_indices));
 		drops_open(d, i, &h);
 		if (h.note[0])
 			gd__strlcpy(row->message, h.note, sizeof(row->message));

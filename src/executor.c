@@ -37,6 +37,18 @@ const gd_gpu *gd_worker_gpu(const gd_worker *w)
 	return &w->gpu;
 }
 
+int gd_worker_gpu_count(const gd_worker *w)
+{
+	return w ? w->n_gpus : 0;
+}
+
+const gd_gpu *gd_worker_gpu_at(const gd_worker *w, int i)
+{
+	if (!w || i < 0 || i >= w->n_gpus)
+		return NULL;
+	return &w->gpus[i];
+}
+
 const char *gd_worker_host(const gd_worker *w)
 {
 	return w->host;

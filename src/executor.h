@@ -17,6 +17,8 @@ struct gd_worker {
 	int id;
 	uint64_t seed;
 	gd_gpu gpu;
+	int n_gpus; /* gpus[]: every GPU of the worker */
+	gd_gpu gpus[GD_MAX_WORKER_GPUS];
 	char host[64];
 	void *data;
 	char error[512];

@@ -38,6 +38,7 @@ typedef struct gd__gpuinfo {
 	int vindex;        /* index among the GPUs of its vendor, PCI order */
 	int visible;       /* passes the environment restrictions */
 	int wanted;        /* passes cfg.gpu_ids */
+	int group;         /* its GPU group (gpus_per_worker), -1 = none, -2 = one not used */
 	char amd_uuid[48]; /* AMDUUID info (RSMI), "" when unknown */
 	gd_gpu g;          /* index, bus_id, vendor, model, uuid, numa_node */
 } gd__gpuinfo;
@@ -525,6 +526,117 @@ static int gd__restrict_ids(const gd__place_req *req, gd__gpuinfo *gpus, int n, 
 	return 0;
 }
 
+/* ------------------------------------------------------------- groups */
+
+/*
+ * gpus_per_worker = N: the usable GPUs are cut into groups of N that are as
+ * close to each other as the topology allows.  Bottom-up over hwloc's tree
+ * (PCIe switch, host bridge, NUMA node / group, package, machine): each
+ * object first lets its children form their groups, then makes groups of N
+ * from what its children left over, in PCI order; what is left goes up to
+ * its parent.  A group is thus formed in the deepest object that holds N
+ * GPUs, and only the GPUs that do not fit any closer set reach the machine
+ * (and may span sockets).  floor(usable / N) groups per vendor.
+ */
+typedef struct gd__grp {
+	int level; /* depth of the object that formed it (machine = 0) */
+	int n;
+	int idx[GD_MAX_WORKER_GPUS]; /* indices into gpus[], PCI order */
+} gd__grp;
+
+typedef struct gd__packer {
+	gd__gpuinfo *gpus;
+	int n;
+	int per;
+	int vendor;
+	gd__grp *grp;
+	int ngrp;
+} gd__packer;
+
+static int gd__cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int gd__pack(gd__packer *pk, hwloc_obj_t obj, int level, int *left)
+{
+	int nl = 0;
+
+	if (obj->type == HWLOC_OBJ_PCI_DEVICE) {
+		for (int i = 0; i < pk->n; i++) {
+			const gd__gpuinfo *gi = &pk->gpus[i];
+
+			if (gi->pci == obj && gi->visible && gi->wanted &&
+			    gi->vendor == pk->vendor) {
+				left[0] = i;
+				return 1;
+			}
+		}
+		return 0;
+	}
+	for (hwloc_obj_t c = obj->first_child; c; c = c->next_sibling)
+		nl += gd__pack(pk, c, level + 1, left + nl);
+	for (hwloc_obj_t c = obj->io_first_child; c; c = c->next_sibling)
+		nl += gd__pack(pk, c, level + 1, left + nl);
+	if (nl > 1)
+		qsort(left, (size_t)nl, sizeof(*left), gd__cmp_int);
+	while (nl >= pk->per) {
+		gd__grp *g = &pk->grp[pk->ngrp++];
+
+		g->level = level;
+		g->n = pk->per;
+		memcpy(g->idx, left, (size_t)pk->per * sizeof(*left));
+		nl -= pk->per;
+		memmove(left, left + pk->per, (size_t)nl * sizeof(*left));
+	}
+	return nl;
+}
+
+/* Closer groups first, then PCI order. */
+static int gd__cmp_grp_best(const void *a, const void *b)
+{
+	const gd__grp *x = a, *y = b;
+
+	if (x->level != y->level)
+		return x->level > y->level ? -1 : 1;
+	return x->idx[0] < y->idx[0] ? -1 : x->idx[0] > y->idx[0];
+}
+
+static int gd__cmp_grp_pci(const void *a, const void *b)
+{
+	const gd__grp *x = a, *y = b;
+
+	return x->idx[0] < y->idx[0] ? -1 : x->idx[0] > y->idx[0];
+}
+
+/*
+ * Every group of `per` usable GPUs (NVIDIA first, then AMD), in *grp
+ * (malloc'ed, PCI order of their first GPU).  \return the count, or
+ * GD_ENOMEM.
+ */
+static int gd__make_groups(hwloc_topology_t topo, gd__gpuinfo *gpus, int n, int per, gd__grp **grp)
+{
+	gd__packer pk = {.gpus = gpus, .n = n, .per = per};
+	int *left = calloc((size_t)(n ? n : 1), sizeof(*left));
+
+	*grp = calloc((size_t)(n ? n : 1), sizeof(**grp));
+	if (!left || !*grp) {
+		free(left);
+		free(*grp);
+		*grp = NULL;
+		return GD_ENOMEM;
+	}
+	pk.grp = *grp;
+	for (int v = GD__V_NVIDIA; v <= GD__V_AMD; v++) {
+		pk.vendor = v;
+		gd__pack(&pk, hwloc_get_root_obj(topo), 0, left);
+	}
+	free(left);
+	return pk.ngrp;
+}
+
 /* ------------------------------------------------------------ cpusets */
 
 /*
@@ -628,13 +740,68 @@ static void gd__add_env(gd__placement *p, const char *name, const char *value)
 
 /* ------------------------------------------------------------- compute */
 
+/* The environment that shows the executor its GPUs (PCI order). */
+static void gd__gpu_env(gd__placement *out, gd__gpuinfo **mine, int nm)
+{
+	char list[GD_MAX_WORKER_GPUS * 48] = "", hip[GD_MAX_WORKER_GPUS * 4] = "";
+	size_t used = 0, hused = 0;
+
+	for (int k = 0; k < nm; k++) {
+		char tok[64];
+
+		if (mine[k]->vendor == GD__V_NVIDIA && mine[k]->g.uuid[0])
+			gd__copy(tok, sizeof(tok), mine[k]->g.uuid);
+		else
+			snprintf(tok, sizeof(tok), "%d", mine[k]->vindex);
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", k ? "," : "",
+		                         tok);
+		hused +=
+		        (size_t)snprintf(hip + hused, sizeof(hip) - hused, "%s%d", k ? "," : "", k);
+		if (used >= sizeof(list) || hused >= sizeof(hip))
+			break;
+	}
+	if (mine[0]->vendor == GD__V_NVIDIA) {
+		gd__add_env(out, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+		gd__add_env(out, "CUDA_VISIBLE_DEVICES", list);
+	} else {
+		/* HIP_VISIBLE_DEVICES indexes what ROCr shows: 0 .. N-1. */
+		gd__add_env(out, "ROCR_VISIBLE_DEVICES", list);
+		gd__add_env(out, "HIP_VISIBLE_DEVICES", hip);
+	}
+}
+
+/* "3, 7" of the usable GPUs in no group. */
+static void gd__leftover_note(gd__placement *out, const gd__gpuinfo *gpus, int n, int n_usable,
+                              unsigned per, const char *host)
+{
+	char list[128] = "";
+	size_t used = 0;
+	int cnt = 0;
+
+	for (int i = 0; i < n; i++) {
+		/* -2: in a group that no worker needs; -1: in none */
+		if (!gpus[i].visible || !gpus[i].wanted || gpus[i].group != -1)
+			continue;
+		if (used < sizeof(list))
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d",
+			                         cnt ? ", " : "", gpus[i].g.index);
+		cnt++;
+	}
+	if (cnt)
+		gd__msg(out->note, sizeof(out->note),
+		        "%d usable GPUs on %s do not split into groups of %u (gpus_per_worker): "
+		        "GPU%s %s left unused",
+		        n_usable, host, per, cnt == 1 ? "" : "s", list);
+}
+
 int gd__place_compute(const gd__place_req *req, gd__placement *out, char *err, size_t errlen)
 {
 	hwloc_topology_t topo;
 	hwloc_bitmap_t cur = NULL, cpus = NULL, ns = NULL;
-	gd__gpuinfo *gpus = NULL, *chosen = NULL;
-	int n = 0, rc, n_usable = 0, nw, slot = -1;
-	unsigned wpg;
+	gd__gpuinfo *gpus = NULL, *mine[GD_MAX_WORKER_GPUS];
+	gd__grp *grp = NULL;
+	int n = 0, rc, n_usable = 0, nw, slot = -1, ngrp = 0, nm = 0;
+	unsigned wpg, per;
 	char host[64], why[192] = "";
 
 	if (err && errlen)
@@ -649,8 +816,15 @@ int gd__place_compute(const gd__place_req *req, gd__placement *out, char *err, s
 		        req ? req->local_index : -1);
 		return GD_EINVAL;
 	}
-	gd__hostname(host, sizeof(host));
 	wpg = req->workers_per_gpu ? req->workers_per_gpu : 1;
+	per = req->gpus_per_worker ? req->gpus_per_worker : 1;
+	if (per > GD_MAX_WORKER_GPUS) {
+		gd__msg(err, errlen, "gpus_per_worker = %u: at most %d GPUs per worker", per,
+		        GD_MAX_WORKER_GPUS);
+		out->nofit = GD__PLACE_NOFIT;
+		return GD_EPLACEMENT;
+	}
+	gd__hostname(host, sizeof(host));
 	/* Workers on the node: at least this one's index + 1. */
 	nw = req->local_workers > req->local_index ? req->local_workers : req->local_index + 1;
 
@@ -667,9 +841,9 @@ int gd__place_compute(const gd__place_req *req, gd__placement *out, char *err, s
 	if (rc)
 		goto out;
 
-	/* Usable GPUs, in PCI order; the worker's slot picks one. */
 	for (int i = 0; i < n; i++) {
 		n_usable += gpus[i].visible && gpus[i].wanted;
+		gpus[i].group = -1;
 	}
 	if (req->gpu_ids && req->n_gpu_ids && !n_usable) {
 		gd__msg(err, errlen,
@@ -682,10 +856,35 @@ int gd__place_compute(const gd__place_req *req, gd__placement *out, char *err, s
 	}
 	out->n_gpus = n_usable;
 	if (n_usable) {
-		long need = ((long)nw + n_usable - 1) / n_usable; /* workers per GPU */
+		long need, used;
 
+		ngrp = gd__make_groups(topo, gpus, n, (int)per, &grp);
+		if (ngrp < 0) {
+			gd__msg(err, errlen, "out of memory");
+			rc = ngrp;
+			goto out;
+		}
+		if (!ngrp) {
+			gd__msg(err, errlen,
+			        "node-local worker %d on host %s: gpus_per_worker is %u but the "
+			        "node has only %d usable GPU%s",
+			        req->local_index, host, per, n_usable, n_usable == 1 ? "" : "s");
+			out->nofit = GD__PLACE_NOFIT;
+			rc = GD_EPLACEMENT;
+			goto out;
+		}
+		need = ((long)nw + ngrp - 1) / ngrp; /* workers per GPU (group) */
 		if (need > (long)wpg) {
-			if (wpg == 1)
+			if (per > 1)
+				gd__msg(err, errlen,
+				        "node-local worker %d on host %s: %d worker ranks on this "
+				        "node with %u GPUs each need %ld GPUs, but the %d usable "
+				        "GPU%s make only %d group%s of %u; start at most %d worker "
+				        "ranks per node, or lower gpus_per_worker",
+				        req->local_index, host, nw, per, (long)nw * per, n_usable,
+				        n_usable == 1 ? "" : "s", ngrp, ngrp == 1 ? "" : "s", per,
+				        ngrp * (int)wpg);
+			else if (wpg == 1)
 				gd__msg(err, errlen,
 				        "node-local worker %d on host %s: %d worker ranks on this "
 				        "node but only %d "
@@ -701,18 +900,25 @@ int gd__place_compute(const gd__place_req *req, gd__placement *out, char *err, s
 				        "is %u",
 				        req->local_index, host, nw, need, n_usable,
 				        n_usable == 1 ? "" : "s", wpg);
+			out->nofit = GD__PLACE_NOFIT;
 			rc = GD_EPLACEMENT;
 			goto out;
 		}
+		/* The groups the node's workers use: the closest ones, in PCI order. */
+		used = ((long)nw + need - 1) / need;
+		if (per > 1 && used < ngrp)
+			qsort(grp, (size_t)ngrp, sizeof(*grp), gd__cmp_grp_best);
+		if (used > ngrp)
+			used = ngrp;
+		qsort(grp, (size_t)used, sizeof(*grp), gd__cmp_grp_pci);
+		for (int g = 0; g < ngrp; g++)
+			for (int k = 0; k < grp[g].n; k++)
+				gpus[grp[g].idx[k]].group = g < used ? g : -2;
 		slot = (int)(req->local_index / need);
-		for (int i = 0, k = 0; i < n; i++) {
-			if (!gpus[i].visible || !gpus[i].wanted)
-				continue;
-			if (k++ == slot) {
-				chosen = &gpus[i];
-				break;
-			}
-		}
+		for (int k = 0; k < grp[slot].n; k++)
+			mine[nm++] = &gpus[grp[slot].idx[k]];
+		if (per > 1)
+			gd__leftover_note(out, gpus, n, n_usable, per, host);
 	}
 
 	cur = gd__current_cpus(topo);
@@ -724,44 +930,58 @@ int gd__place_compute(const gd__place_req *req, gd__placement *out, char *err, s
 		goto out;
 	}
 
-	if (chosen) {
-		hwloc_obj_t anc = hwloc_get_non_io_ancestor_obj(topo, chosen->pci);
-		char want[128], have[128];
+	if (nm) {
+		hwloc_bitmap_t want = hwloc_bitmap_alloc(), one = hwloc_bitmap_alloc();
+		char wants[128], have[128], idx[64] = "", bus[64] = "";
+		size_t iu = 0, bu = 0;
 
-		out->gpu = chosen->g;
-		hwloc_bitmap_and(cpus, anc->cpuset, cur);
+		if (!want || !one) {
+			hwloc_bitmap_free(want);
+			hwloc_bitmap_free(one);
+			gd__msg(err, errlen, "out of memory");
+			rc = GD_ENOMEM;
+			goto out;
+		}
+		for (int k = 0; k < nm; k++) {
+			hwloc_obj_t anc = hwloc_get_non_io_ancestor_obj(topo, mine[k]->pci);
+			gd_gpu *g = &out->gpus[k];
+
+			*g = mine[k]->g;
+			hwloc_bitmap_or(want, want, anc->cpuset);
+			hwloc_bitmap_and(one, anc->cpuset, cur);
+			if (hwloc_bitmap_iszero(one))
+				hwloc_bitmap_copy(one, cur);
+			if (gd__set_str(one, g->cpuset, sizeof(g->cpuset)) != 0)
+				g->cpuset[0] = '\0';
+			if (iu < sizeof(idx))
+				iu += (size_t)snprintf(idx + iu, sizeof(idx) - iu, "%s%d",
+				                       k ? "," : "", g->index);
+			if (bu < sizeof(bus))
+				bu += (size_t)snprintf(bus + bu, sizeof(bus) - bu, "%s%s",
+				                       k ? "," : "", g->bus_id);
+		}
+		out->n_wgpus = nm;
+		out->gpu = mine[0]->g;
+		hwloc_bitmap_and(cpus, want, cur);
 		if (hwloc_bitmap_iszero(cpus)) {
 			/* Never widen the binding: keep it, and say so. */
 			hwloc_bitmap_copy(cpus, cur);
-			gd__set_str(anc->cpuset, want, sizeof(want));
+			gd__set_str(want, wants, sizeof(wants));
 			gd__set_str(cur, have, sizeof(have));
 			gd__append(out->warning, sizeof(out->warning),
-			           "cores not local to GPU %d (%s): the process is bound to CPUs "
-			           "%s, none of which is near the GPU (its CPUs: %s); keeping "
+			           "cores not local to GPU %s (%s): the process is bound to CPUs "
+			           "%s, none of which is near the GPU%s (%s CPUs: %s); keeping "
 			           "that binding",
-			           chosen->g.index, chosen->g.bus_id, have, want);
+			           idx, bus, have, nm > 1 ? "s" : "", nm > 1 ? "their" : "its",
+			           wants);
 		}
-		if (chosen->vendor == GD__V_NVIDIA) {
-			char tok[64];
-
-			if (chosen->g.uuid[0])
-				gd__copy(tok, sizeof(tok), chosen->g.uuid);
-			else
-				snprintf(tok, sizeof(tok), "%d", chosen->vindex);
-			gd__add_env(out, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
-			gd__add_env(out, "CUDA_VISIBLE_DEVICES", tok);
-		} else {
-			char tok[16];
-
-			/* HIP_VISIBLE_DEVICES indexes what ROCr shows: one GPU, number 0. */
-			snprintf(tok, sizeof(tok), "%d", chosen->vindex);
-			gd__add_env(out, "ROCR_VISIBLE_DEVICES", tok);
-			gd__add_env(out, "HIP_VISIBLE_DEVICES", "0");
-		}
-		if (nw > n_usable && wpg > 1 && n_usable)
+		hwloc_bitmap_free(want);
+		hwloc_bitmap_free(one);
+		gd__gpu_env(out, mine, nm);
+		if (nw > ngrp && wpg > 1)
 			gd__msg(out->note, sizeof(out->note),
-			        "%d workers share %d GPU%s on %s (workers_per_gpu = %u)", nw,
-			        n_usable, n_usable == 1 ? "" : "s", host, wpg);
+			        "%d workers share %d GPU%s%s on %s (workers_per_gpu = %u)", nw,
+			        ngrp, ngrp == 1 ? "" : "s", per > 1 ? " groups" : "", host, wpg);
 	} else {
 		out->cpu_worker = 1;
 		gd__cpu_slice(topo, cur, req->local_index, nw, cpus, out->warning,
@@ -796,6 +1016,7 @@ out:
 	hwloc_bitmap_free(cur);
 	hwloc_bitmap_free(cpus);
 	hwloc_bitmap_free(ns);
+	free(grp);
 	free(gpus);
 	hwloc_topology_destroy(topo);
 	return rc;

@@ -19,7 +19,8 @@ typedef struct gd__place_req {
 	int local_workers;  /* worker ranks on this node */
 	const int *gpu_ids; /* explicit GPU list (cfg.gpu_ids), NULL = all visible */
 	size_t n_gpu_ids;
-	unsigned workers_per_gpu; /* >1: several workers may share a GPU */
+	unsigned workers_per_gpu; /* >1: several workers may share a GPU (or GPU group) */
+	unsigned gpus_per_worker; /* GPUs each worker gets, 0 counts as 1 */
 	const char *xml_path;     /* topology XML, NULL = $HWLOC_XMLFILE or this system */
 	/* environment lookup (tests pass their own), NULL = getenv */
 	const char *(*getenv_fn)(void *ctx, const char *name);
@@ -28,17 +29,23 @@ typedef struct gd__place_req {
 
 #define GD__PLACE_MAX_ENV 6
 
+/* The usable GPUs could not hold the node's worker ranks (a usage error). */
+#define GD__PLACE_NOFIT 1
+
 /** The outcome; plain data, safe to copy. */
 typedef struct gd__placement {
-	gd_gpu gpu;        /* index -1: CPU worker */
-	int n_gpus;        /* compute GPUs usable on the node after restrictions */
-	int cpu_worker;    /* 1 when the node has no usable GPU */
-	char nodeset[64];  /* memory binding, hwloc list string, "" = none */
-	char warning[256]; /* e.g. cores not local to the GPU, "" = none */
-	char note[256];    /* e.g. "no GPU found: running as CPU workers", "" = none */
-	int n_env;         /* variables the executor must set */
+	gd_gpu gpu;  /* index -1: CPU worker; the first of gpus[], cpuset = the union */
+	int n_wgpus; /* GPUs of this worker (gpus[]), 0 for a CPU worker */
+	gd_gpu gpus[GD_MAX_WORKER_GPUS]; /* in PCI order, each with its own locality */
+	int nofit;                       /* GD__PLACE_NOFIT with a GD_EPLACEMENT return */
+	int n_gpus;                      /* compute GPUs usable on the node after restrictions */
+	int cpu_worker;                  /* 1 when the node has no usable GPU */
+	char nodeset[64];                /* memory binding, hwloc list string, "" = none */
+	char warning[256];               /* e.g. cores not local to the GPU, "" = none */
+	char note[256]; /* e.g. "no GPU found: running as CPU workers", "" = none */
+	int n_env;      /* variables the executor must set */
 	char env_name[GD__PLACE_MAX_ENV][32];
-	char env_value[GD__PLACE_MAX_ENV][96];
+	char env_value[GD__PLACE_MAX_ENV][GD_MAX_WORKER_GPUS * 48];
 } gd__placement;
 
 /**

@@ -37,6 +37,7 @@ typedef struct gd__place_hdr {
 	int ok;        /* 0: bad arguments or out of memory on rank 0 */
 	int placement; /* cfg.placement */
 	unsigned wpg;  /* cfg.workers_per_gpu */
+	unsigned gpw;  /* cfg.gpus_per_worker */
 	int n_ids;     /* cfg.n_gpu_ids */
 } gd__place_hdr;
 
@@ -137,6 +138,28 @@ static void gd__print_json(FILE *f, const gd__place_row *rows, int n, unsigned w
 		gd__jsonw_cstr(&w, has_gpu && g->model[0] ? g->model : NULL);
 		gd__jsonw_key(&w, "uuid");
 		gd__jsonw_cstr(&w, has_gpu && g->uuid[0] ? g->uuid : NULL);
+		gd__jsonw_key(&w, "gpus");
+		gd__jsonw_arr(&w);
+		for (int k = 0; has_gpu && k < r->p.n_wgpus && k < GD_MAX_WORKER_GPUS; k++) {
+			const gd_gpu *q = &r->p.gpus[k];
+
+			gd__jsonw_obj(&w);
+			gd__jsonw_key(&w, "index");
+			gd__jsonw_int(&w, q->index);
+			gd__jsonw_key(&w, "bus_id");
+			gd__jsonw_cstr(&w, q->bus_id);
+			gd__jsonw_key(&w, "numa_node");
+			if (q->numa_node >= 0)
+				gd__jsonw_int(&w, q->numa_node);
+			else
+				gd__jsonw_null(&w);
+			gd__jsonw_key(&w, "cpuset");
+			gd__jsonw_cstr(&w, q->cpuset);
+			gd__jsonw_key(&w, "uuid");
+			gd__jsonw_cstr(&w, q->uuid[0] ? q->uuid : NULL);
+			gd__jsonw_obj_end(&w);
+		}
+		gd__jsonw_arr_end(&w);
 		gd__jsonw_key(&w, "cpu_worker");
 		gd__jsonw_bool(&w, r->p.cpu_worker);
 		gd__jsonw_key(&w, "env");
@@ -159,36 +182,89 @@ static void gd__print_json(FILE *f, const gd__place_row *rows, int n, unsigned w
 	fputs("]\n", f);
 }
 
+/* "0,1" and "0000:07:00.0,0000:0f:00.0" for a row's GPUs ("-" for none). */
+static void gd__row_gpus(const gd__place_row *r, char *idx, size_t il, char *bus, size_t bl)
+{
+	size_t iu = 0, bu = 0;
+	int n = r->p.n_wgpus;
+
+	snprintf(idx, il, "-");
+	snprintf(bus, bl, "-");
+	if (r->rc || r->p.gpu.index < 0)
+		return;
+	if (n <= 0) { /* one GPU */
+		snprintf(idx, il, "%d", r->p.gpu.index);
+		snprintf(bus, bl, "%s", r->p.gpu.bus_id);
+		return;
+	}
+	for (int k = 0; k < n && k < GD_MAX_WORKER_GPUS; k++) {
+		if (iu < il)
+			iu += (size_t)snprintf(idx + iu, il - iu, "%s%d", k ? "," : "",
+			                       r->p.gpus[k].index);
+		if (bu < bl)
+			bu += (size_t)snprintf(bus + bu, bl - bu, "%s%s", k ? "," : "",
+			                       r->p.gpus[k].bus_id);
+	}
+}
+
+/* The NUMA nodes of a row's GPUs, "0" or "0,1" ("-" when unknown). */
+static void gd__row_numa(const gd__place_row *r, char *buf, size_t len)
+{
+	size_t u = 0;
+	int seen[GD_MAX_WORKER_GPUS], ns = 0;
+
+	snprintf(buf, len, "-");
+	if (r->p.gpu.index < 0 || r->p.n_wgpus <= 1) {
+		if (r->p.gpu.numa_node >= 0)
+			snprintf(buf, len, "%d", r->p.gpu.numa_node);
+		return;
+	}
+	for (int k = 0; k < r->p.n_wgpus && k < GD_MAX_WORKER_GPUS; k++) {
+		int m = r->p.gpus[k].numa_node, dup = 0;
+
+		for (int j = 0; j < ns; j++)
+			dup |= seen[j] == m;
+		if (dup || m < 0)
+			continue;
+		seen[ns++] = m;
+		if (u < len)
+			u += (size_t)snprintf(buf + u, len - u, "%s%d", u ? "," : "", m);
+	}
+	if (!ns)
+		snprintf(buf, len, "-");
+}
+
 static void gd__print_text(FILE *f, const gd__place_row *rows, int n, unsigned wpg)
 {
-	int hw = 4, cw = 6;
-	char share[256];
+	int hw = 4, cw = 6, gw = 4, bw = 12, nw = 4;
+	char share[256], idx[GD_MAX_WORKER_GPUS * 4], bus[GD_MAX_WORKER_GPUS * 21], numa[64];
 
 	for (int i = 1; i < n; i++) {
 		int l = (int)strlen(rows[i].host), c = (int)strlen(rows[i].p.gpu.cpuset);
 
 		hw = l > hw ? l : hw;
 		cw = c > cw ? c : cw;
+		gd__row_gpus(&rows[i], idx, sizeof(idx), bus, sizeof(bus));
+		gd__row_numa(&rows[i], numa, sizeof(numa));
+		gw = (int)strlen(idx) > gw ? (int)strlen(idx) : gw;
+		bw = (int)strlen(bus) > bw ? (int)strlen(bus) : bw;
+		nw = (int)strlen(numa) > nw ? (int)strlen(numa) : nw;
 	}
-	fprintf(f, "%6s  %-*s  %5s  %4s  %-12s  %4s  %-*s  %s\n", "worker", hw, "host", "rank",
-	        "gpu", "bus id", "numa", cw, "cpuset", "model");
+	fprintf(f, "%6s  %-*s  %5s  %*s  %-*s  %*s  %-*s  %s\n", "worker", hw, "host", "rank", gw,
+	        "gpu", bw, "bus id", nw, "numa", cw, "cpuset", "model");
 	for (int i = 1; i < n; i++) {
 		const gd__place_row *r = &rows[i];
 		const gd_gpu *g = &r->p.gpu;
-		char gpu[16] = "-", numa[16] = "-";
 
 		if (r->rc) {
 			fprintf(f, "%6d  %-*s  %5d  ERROR: %s\n", r->rank - 1, hw, r->host, r->rank,
 			        r->err);
 			continue;
 		}
-		if (g->index >= 0)
-			snprintf(gpu, sizeof(gpu), "%d", g->index);
-		if (g->numa_node >= 0)
-			snprintf(numa, sizeof(numa), "%d", g->numa_node);
-		fprintf(f, "%6d  %-*s  %5d  %4s  %-12s  %4s  %-*s  %s\n", r->rank - 1, hw, r->host,
-		        r->rank, gpu, g->index >= 0 ? g->bus_id : "-", numa, cw,
-		        g->cpuset[0] ? g->cpuset : "-",
+		gd__row_gpus(r, idx, sizeof(idx), bus, sizeof(bus));
+		gd__row_numa(r, numa, sizeof(numa));
+		fprintf(f, "%6d  %-*s  %5d  %*s  %-*s  %*s  %-*s  %s\n", r->rank - 1, hw, r->host,
+		        r->rank, gw, idx, bw, bus, nw, numa, cw, g->cpuset[0] ? g->cpuset : "-",
 		        g->index >= 0 ? (g->model[0] ? g->model : "?") : "(CPU worker)");
 	}
 	for (int i = 1; i < n; i++) {
@@ -229,6 +305,7 @@ int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, FILE *out
 		hdr.ok = !(c->n_gpu_ids && !c->gpu_ids) && c->n_gpu_ids <= GD__MAX_GPU_IDS;
 		hdr.placement = c->placement;
 		hdr.wpg = c->workers_per_gpu ? c->workers_per_gpu : 1;
+		hdr.gpw = c->gpus_per_worker ? c->gpus_per_worker : 1;
 		hdr.n_ids = hdr.ok ? (int)c->n_gpu_ids : 0;
 		rows = calloc((size_t)size, sizeof(*rows));
 		if (!rows)
@@ -266,7 +343,8 @@ int gd_placement_report(MPI_Comm comm, const gd_config *cfg, int json, FILE *out
 		                     .local_workers = row.local_workers,
 		                     .gpu_ids = hdr.n_ids ? ids : NULL,
 		                     .n_gpu_ids = (size_t)hdr.n_ids,
-		                     .workers_per_gpu = hdr.wpg};
+		                     .workers_per_gpu = hdr.wpg,
+		                     .gpus_per_worker = hdr.gpw};
 
 		row.rc = gd__place_compute(&req, &row.p, row.err, sizeof(row.err));
 	} else if (rank != 0) {

@@ -82,9 +82,14 @@ static void say_hello(sup *s, const char *note, const char *warning)
 	gd__bytes b = {0};
 
 	gethostname(h.host, sizeof(h.host) - 1);
-	if (s->placed)
+	if (s->placed) {
 		h.gpu = s->place.gpu;
-	else
+		h.n_gpus = s->place.n_wgpus;
+		for (int k = 0; k < h.n_gpus; k++)
+			h.gpu_indices[k] = s->place.gpus[k].index;
+		s->x.w.n_gpus = s->place.n_wgpus;
+		memcpy(s->x.w.gpus, s->place.gpus, sizeof(s->x.w.gpus));
+	} else
 		h.gpu.index = h.gpu.numa_node = -1;
 	gd__strlcpy(h.note, note, sizeof(h.note));
 	gd__strlcpy(h.warning, warning, sizeof(h.warning));
@@ -270,7 +275,8 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 		                     .local_workers = local_workers,
 		                     .gpu_ids = cfg->gpu_ids,
 		                     .n_gpu_ids = cfg->n_gpu_ids,
-		                     .workers_per_gpu = cfg->workers_per_gpu};
+		                     .workers_per_gpu = cfg->workers_per_gpu,
+		                     .gpus_per_worker = cfg->gpus_per_worker};
 
 		if (gd__place_compute(&req, &s.place, err, sizeof(err)) == 0) {
 			s.placed = 1;

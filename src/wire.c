@@ -270,6 +270,7 @@ int gd__cfg_pack(const gd_config *cfg, gd__bytes *out)
 	rc |= gd__put_u32(out, (uint32_t)cfg->n_gpu_ids);
 	for (size_t i = 0; i < cfg->n_gpu_ids; i++)
 		rc |= gd__put_u32(out, (uint32_t)cfg->gpu_ids[i]);
+	rc |= gd__put_u32(out, cfg->gpus_per_worker);
 	return rc ? GD_ENOMEM : 0;
 }
 
@@ -334,6 +335,7 @@ int gd__cfg_unpack(const uint8_t *p, size_t len, gd__wcfg *w)
 		for (size_t i = 0; i < w->n_gpu_ids; i++)
 			w->gpu_ids[i] = (int)gd__rd_u32(&r);
 	}
+	w->gpus_per_worker = gd__rd_u32(&r);
 	if (r.bad || r.p != r.end)
 		return GD_EPROTO;
 	if (w->window == 0 || !(w->task_timeout >= 0) || !(w->setup_timeout >= 0))
@@ -370,6 +372,9 @@ int gd__hello_pack(const gd__hello *h, gd__bytes *out)
 	for (unsigned k = 0; k < GD_DROPS; k++)
 		rc |= gd__put_u32(out, (uint32_t)h->drop_fd[k]);
 	rc |= gd__put_u64(out, h->drop_token);
+	rc |= gd__put_u32(out, (uint32_t)h->n_gpus);
+	for (int k = 0; k < h->n_gpus && k < GD_MAX_WORKER_GPUS; k++)
+		rc |= gd__put_u32(out, (uint32_t)h->gpu_indices[k]);
 	return rc ? GD_ENOMEM : 0;
 }
 
@@ -392,6 +397,11 @@ int gd__hello_unpack(const uint8_t *p, size_t len, gd__hello *h)
 	for (unsigned k = 0; k < GD_DROPS; k++)
 		h->drop_fd[k] = (int32_t)gd__rd_u32(&r);
 	h->drop_token = gd__rd_u64(&r);
+	h->n_gpus = (int32_t)gd__rd_u32(&r);
+	if (h->n_gpus < 0 || h->n_gpus > GD_MAX_WORKER_GPUS)
+		return GD_EPROTO;
+	for (int k = 0; k < h->n_gpus; k++)
+		h->gpu_indices[k] = (int32_t)gd__rd_u32(&r);
 	if (r.bad || r.p != r.end)
 		return GD_EPROTO;
 	return 0;

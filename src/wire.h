@@ -198,6 +198,7 @@ typedef struct gd__wcfg {
 	char *str_store;
 	int *gpu_ids;
 	size_t n_gpu_ids;
+	uint32_t gpus_per_worker;
 } gd__wcfg;
 
 int gd__cfg_pack(const gd_config *cfg, gd__bytes *out);
@@ -214,6 +215,8 @@ typedef struct gd__hello {
 	char warning[256];         /* placement warning, "" = none */
 	int32_t drop_fd[GD_DROPS]; /* the drops' fds in the worker, -1 = none */
 	uint64_t drop_token;       /* what each drop holds at offset 0 */
+	int32_t n_gpus;            /* the worker's GPUs, 0 = none */
+	int32_t gpu_indices[GD_MAX_WORKER_GPUS];
 } gd__hello;
 
 int gd__hello_pack(const gd__hello *h, gd__bytes *out);

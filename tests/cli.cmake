@@ -22,3 +22,10 @@ if(TARGET mandelbrot)
   set_tests_properties(demo_png PROPERTIES
     ENVIRONMENT "${GD_TEST_ENV};GD_MPIEXEC=${MPIEXEC_EXECUTABLE}" TIMEOUT 180 LABELS "mpi")
 endif()
+
+# --gpus-per-worker on the fake nodes of ../shared/topologies
+get_filename_component(GD_CLI_TOPO_DIR "${CMAKE_SOURCE_DIR}/../shared/topologies" ABSOLUTE)
+add_test(NAME cli_gpus_per_worker COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_gpus_per_worker.sh)
+set_tests_properties(cli_gpus_per_worker PROPERTIES
+  ENVIRONMENT "${GD_TEST_ENV};GD_CLI=$<TARGET_FILE:gpudispatch-cli>;GD_MPIEXEC=${MPIEXEC_EXECUTABLE};GD_TOPO_DIR=${GD_CLI_TOPO_DIR}"
+  TIMEOUT 600 LABELS "cli;mpi;placement")

@@ -313,3 +313,22 @@ int gd__ui_model_snapshot(gd__ui_model *m, gd__ui_snap *out, double now)
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
+
+const char *gd__ui_gpus(char *buf, size_t n, const gd_worker_stats *ws)
+{
+	size_t used = 0;
+
+	if (ws->gpu.index < 0) {
+		snprintf(buf, n, "cpu");
+		return buf;
+	}
+	if (ws->n_gpus <= 1) {
+		snprintf(buf, n, "%d", ws->gpu.index);
+		return buf;
+	}
+	buf[0] = '\0';
+	for (int k = 0; k < ws->n_gpus && k < GD_MAX_WORKER_GPUS && used < n; k++)
+		used += (size_t)snprintf(buf + used, n - used, "%s%d", k ? "," : "",
+		                         ws->gpu_indices[k]);
+	return buf;
+}

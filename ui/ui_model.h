@@ -60,6 +60,9 @@ void gd__ui_snap_free(gd__ui_snap *s);
 /* Copy src into dst, growing dst's rows. \return 0 or GD_ENOMEM. */
 int gd__ui_snap_copy(gd__ui_snap *dst, const gd__ui_snap *src);
 
+/* A worker's GPUs as "3", "0,1,2,3" (gpus_per_worker), or "cpu". \return buf. */
+const char *gd__ui_gpus(char *buf, size_t n, const gd_worker_stats *ws);
+
 /* Tasks that have ended one way or another (the progress numerator). */
 uint64_t gd__ui_done(const gd_stats *st);
 /* When the snapshot's statistics were true: when they were taken from the

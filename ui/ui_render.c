@@ -196,14 +196,16 @@ static void put_cell(WINDOW *w, int y, const struct layout *L, int c, attr_t a, 
 	put(w, y, L->x[c], wd, a, buf);
 }
 
-static void gpu_text(char *buf, size_t n, const gd_gpu *g)
+static void gpu_text(char *buf, size_t n, const gd_worker_stats *ws)
 {
-	if (g->index < 0)
-		snprintf(buf, n, "cpu");
-	else if (g->model[0])
-		snprintf(buf, n, "%d %s", g->index, g->model);
+	char ids[GD_MAX_WORKER_GPUS * 4];
+
+	gd__ui_gpus(ids, sizeof(ids), ws);
+	/* truncation is fine: the cell is narrower */
+	if (ws->gpu.index >= 0 && ws->gpu.model[0] && strlen(ids) + 1 < n)
+		snprintf(buf, n, "%s %.*s", ids, (int)(n - strlen(ids) - 2), ws->gpu.model);
 	else
-		snprintf(buf, n, "%d", g->index);
+		snprintf(buf, n, "%s", ids);
 }
 
 static void worker_row(WINDOW *w, int y, const struct layout *L, const gd__ui_snap *s,
@@ -213,7 +215,7 @@ static void worker_row(WINDOW *w, int y, const struct layout *L, const gd__ui_sn
 	snprintf(buf, sizeof(buf), "%d", ws->worker_id);
 	put_cell(w, y, L, C_ID, A_NORMAL, buf);
 	put_cell(w, y, L, C_HOST, A_NORMAL, ws->host[0] ? ws->host : "?");
-	gpu_text(buf, sizeof(buf), &ws->gpu);
+	gpu_text(buf, sizeof(buf), ws);
 	put_cell(w, y, L, C_GPU, A_NORMAL, buf);
 	put_cell(w, y, L, C_STATUS, gd__ui_status_attr(ws->state, v->color),
 	         gd_worker_state_name(ws->state));

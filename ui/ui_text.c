@@ -165,11 +165,8 @@ void gd__ui_summary(FILE *f, const gd_stats *st, int rc, const gd__reasons *reas
 	        "STATUS", "COMPLETED", "FAILED", "T/O", "RESTARTS", "BUSY(s)");
 	for (int i = 0; i < st->n_workers; i++) {
 		const gd_worker_stats *w = &st->workers[i];
-		char gpu[16];
-		if (w->gpu.index < 0)
-			snprintf(gpu, sizeof(gpu), "cpu");
-		else
-			snprintf(gpu, sizeof(gpu), "%d", w->gpu.index);
+		char gpu[GD_MAX_WORKER_GPUS * 4];
+		gd__ui_gpus(gpu, sizeof(gpu), w);
 		fprintf(f, "%4d  %-*.*s  %-5s  %-12s  %9llu  %6llu  %6llu  %8u  %7.1f\n",
 		        w->worker_id, hw, hw, w->host, gpu, gd_worker_state_name(w->state),
 		        (unsigned long long)w->completed, (unsigned long long)w->failed,

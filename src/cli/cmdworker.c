@@ -107,8 +107,21 @@ static int setup_args_json(const gd_args *args, cli_buf *b)
 	return rc | cli_buf_adds(b, "}");
 }
 
+/* "0,1,2,3": the worker's GPUs (node indices, PCI order), "" for none. */
+static const char *gpu_list(const gd_worker *w, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < gd_worker_gpu_count(w) && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%d", i ? "," : "",
+		                         gd_worker_gpu_at(w, i)->index);
+	return buf;
+}
+
 static int build_env(cw_state *cw, const gd_worker *w, const gd_args *args)
 {
+	char gpus[GD_MAX_WORKER_GPUS * 8];
 	size_t n = 0, k = 0;
 	const gd_gpu *gpu = gd_worker_gpu(w);
 	cli_buf sa = {0};
@@ -130,6 +143,7 @@ static int build_env(cw_state *cw, const gd_worker *w, const gd_args *args)
 	if (asprintf(&cw->envp[k++], "GPUDISPATCH_WORKER_ID=%d", cw->worker_id) < 0 ||
 	    asprintf(&cw->envp[k++], "GPUDISPATCH_GPU=%d", gpu ? gpu->index : -1) < 0 ||
 	    asprintf(&cw->envp[k++], "GPUDISPATCH_GPU_BUS_ID=%s", gpu ? gpu->bus_id : "") < 0 ||
+	    asprintf(&cw->envp[k++], "GPUDISPATCH_GPUS=%s", gpu_list(w, gpus, sizeof(gpus))) < 0 ||
 	    asprintf(&cw->envp[k++], "GPUDISPATCH_HOST=%s", gd_worker_host(w)) < 0 ||
 	    asprintf(&cw->envp[k++], "GPUDISPATCH_SEED=%" PRIu64, gd_worker_seed(w)) < 0)
 		return -1;

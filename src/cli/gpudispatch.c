@@ -43,7 +43,9 @@ typedef struct app {
 	int read_err;        /* errno of a read error of the task file */
 	cli_buf extra;       /* journal_extra's scratch */
 	char setup_msg[256]; /* first setup failure, for the final message */
-	int say_setup_fail;  /* print setup failures as they happen */
+	int n_setup_fail;    /* setup failures, and how many of them were placement's */
+	int n_place_fail;
+	int say_setup_fail; /* print setup failures as they happen */
 } app;
 
 /* ---------------------------------------------------------------- helpers */
@@ -237,6 +239,8 @@ static void on_setup_fail(void *user, const gd_event *ev)
 	if (!a->setup_msg[0])
 		snprintf(a->setup_msg, sizeof(a->setup_msg), "worker %d: %s", ev->worker_id,
 		         ev->message ? ev->message : "");
+	a->n_setup_fail++;
+	a->n_place_fail += ev->message && !strncmp(ev->message, "placement: ", 11);
 }
 
 /*
@@ -284,6 +288,8 @@ static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg, gd
 	}
 	if (o->workers_per_gpu)
 		cfg->workers_per_gpu = o->workers_per_gpu;
+	if (o->gpus_per_worker)
+		cfg->gpus_per_worker = o->gpus_per_worker;
 	gd_ui_options_init(ui, sizeof(*ui));
 	ui->mode = o->ui;
 	/* the dashboard reads keys from rank 0's standard input: not when the
@@ -446,7 +452,10 @@ static int run(app *a, int rank)
 		        a->o.results);
 		break;
 	case GD_EALLSETUP:
-		exit_code = CLI_EXIT_ERROR;
+		/* no worker could be placed (too many ranks for the GPUs, a bad
+		 * --gpus or *_VISIBLE_DEVICES): the input is wrong, nothing ran */
+		exit_code = a->n_setup_fail && a->n_place_fail == a->n_setup_fail ? CLI_EXIT_USAGE
+		                                                                  : CLI_EXIT_ERROR;
 		fprintf(stderr, "gpudispatch: %s%s%s\n", gd_strerror(rc),
 		        a->setup_msg[0] ? ": " : "", a->setup_msg);
 		break;
@@ -479,6 +488,8 @@ static int placement(const cli_opts *o)
 	}
 	if (o->workers_per_gpu)
 		cfg.workers_per_gpu = o->workers_per_gpu;
+	if (o->gpus_per_worker)
+		cfg.gpus_per_worker = o->gpus_per_worker;
 	rc = gd_placement_report(MPI_COMM_WORLD, &cfg, o->json, stdout);
 	fflush(stdout);
 	if (rc) {
@@ -487,7 +498,11 @@ static int placement(const cli_opts *o)
 		MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 		if (rank == 0)
 			fprintf(stderr, "gpudispatch placement: %s\n", gd_strerror(rc));
-		return rc == GD_ENOWORKER || rc == GD_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_ERROR;
+		/* a placement error is one of input: the rank count, --gpus, the
+		 * *_VISIBLE_DEVICES variables */
+		return rc == GD_ENOWORKER || rc == GD_EINVAL || rc == GD_EPLACEMENT
+		               ? CLI_EXIT_USAGE
+		               : CLI_EXIT_ERROR;
 	}
 	return 0;
 }

@@ -18,6 +18,7 @@ void cli_usage(FILE *out)
 	      "       gpudispatch run --tasks FILE|- [options] --worker-cmd \"PROG ARGS\"\n"
 	      "       gpudispatch run --tasks FILE|- [options] --shell\n"
 	      "       gpudispatch placement [--json] [--gpus LIST] [--workers-per-gpu N]\n"
+	      "                             [--gpus-per-worker N]\n"
 	      "       gpudispatch results [--status LIST] [--format jsonl|csv|tsv] [--fields "
 	      "LIST] FILE\n"
 	      "       gpudispatch --help | --version\n"
@@ -90,6 +91,8 @@ void cli_usage(FILE *out)
 	      "  --monochrome          dashboard without colours\n"
 	      "  --gpus LIST           use only these GPU indices, e.g. 0,1,3 (default all)\n"
 	      "  --workers-per-gpu N   let N workers share a GPU (default 1)\n"
+	      "  --gpus-per-worker N   give each worker N GPUs of its node that are close to\n"
+	      "                        each other (default 1; docs/placement.md)\n"
 	      "  --no-placement        do not bind workers to GPUs or cores\n"
 	      "  --json                (placement) print JSON\n"
 	      "  -h, --help            this text\n"
@@ -102,6 +105,9 @@ void cli_usage(FILE *out)
 	      "See docs/cli.md for the results format and the worker line protocol.\n",
 	      out);
 }
+
+#define GD__STR2(x) #x
+#define GD__STR(x)  GD__STR2(x)
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -267,7 +273,7 @@ static const struct opt opts_table[] = {
         {"help", O_FLAG, 1, 1},           {"version", O_FLAG, 1, 1},
         {"setup-arg", O_VALUE, 1, 0},     {"start-failures", O_VALUE, 1, 0},
         {"setup-timeout", O_VALUE, 1, 0}, {"stderr-lines", O_VALUE, 1, 0},
-        {"halt", O_VALUE, 1, 0},
+        {"halt", O_VALUE, 1, 0},          {"gpus-per-worker", O_VALUE, 1, 1},
 };
 
 /* A --setup-arg key: a name a program can take as a keyword argument. */
@@ -374,6 +380,10 @@ static int set_opt(cli_opts *o, const char *name, const char *val, char *err, si
 		if (parse_u64(val, 1024, &u) || u == 0)
 			return BAD("a whole number from 1 to 1024");
 		o->workers_per_gpu = (unsigned)u;
+	} else if (!strcmp(name, "gpus-per-worker")) {
+		if (parse_u64(val, GD_MAX_WORKER_GPUS, &u) || u == 0)
+			return BAD("a whole number from 1 to " GD__STR(GD_MAX_WORKER_GPUS));
+		o->gpus_per_worker = (unsigned)u;
 	} else if (!strcmp(name, "no-placement")) {
 		o->placement = 0;
 	} else if (!strcmp(name, "json")) {
