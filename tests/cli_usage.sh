@@ -10,7 +10,7 @@ run1 --help
 check "--help: exit 0" [ "$RC" = 0 ]
 for o in --tasks --worker-cmd --shell --timeout --retries --output-dir --quiet --results --resume \
 	--resume-force --skip-failed --max-line --window --seed --grace --ui --refresh --monochrome \
-	--gpus --workers-per-gpu --no-placement --json --help --version; do
+	--gpus --workers-per-gpu --gpus-per-worker --no-placement --json --help --version; do
 	grep -q -- "$o" out.txt || ko "--help lists $o"
 done
 ok "--help lists every option"
