@@ -487,7 +487,7 @@ void gd__ui_render(WINDOW *w, const gd__ui_snap *s, gd__ui_view *v)
 	int gpu_w = 3;
 	for (int i = 0; i < s->st.n_workers; i++) {
 		char g[96];
-		gpu_text(g, sizeof(g), &s->st.workers[i].gpu);
+		gpu_text(g, sizeof(g), &s->st.workers[i]);
 		if ((int)strlen(g) > gpu_w)
 			gpu_w = (int)strlen(g);
 	}
