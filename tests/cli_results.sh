@@ -111,6 +111,11 @@ head -c 60 r.jsonl >>d.jsonl # torn: no newline
 check "damaged: the same final records" cmp -s dfinal.jsonl final.jsonl
 check "damaged: a warning counts the skipped lines" grep -q '3 torn or damaged line(s) skipped' d.err
 
+head -c 3000 /dev/urandom >junk.jsonl
+: >empty.jsonl
+check "no record at all: csv prints the header only, exit 0" \
+	bash -c "[ \"\$(\"$GD_CLI\" results --format csv --fields id empty.jsonl)\" = id ] && \"$GD_CLI\" results junk.jsonl 2>/dev/null >junk.out && [ ! -s junk.out ]"
+
 # ---------------------------------------------------------------- line protocol: JSON kept
 printf '{"a": [1, 2]}\nplain words\n42\n"quoted"\n{not json\n' >p.txt
 gd 2 run --tasks p.txt --ui none --results p.jsonl --worker-cmd cat

@@ -459,7 +459,8 @@ int cli_results_main(int argc, char **argv)
 		        o.file, bad);
 
 	/* the last record of an id wins */
-	qsort(recs, nrec, sizeof(*recs), cmp_rec);
+	if (nrec)
+		qsort(recs, nrec, sizeof(*recs), cmp_rec);
 	for (size_t i = 0; i < nrec; i++) {
 		if (m && recs[m - 1].id == recs[i].id)
 			m--;
