@@ -8,8 +8,9 @@ gd_add_unit_test(test_cli_tasks ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_tasks.c
                  ${CMAKE_SOURCE_DIR}/src/cli/template.c ${CMAKE_SOURCE_DIR}/src/cli/json.c
                  ${CMAKE_SOURCE_DIR}/src/cli/error_text.c
                  ${CMAKE_SOURCE_DIR}/src/cli/setup_args.c ${CMAKE_SOURCE_DIR}/src/jsonw.c)
+target_include_directories(test_cli_tasks PRIVATE ${CMAKE_SOURCE_DIR}/ui)
 
-foreach(t cli_run cli_worker cli_usage cli_framed cli_python cli_results cli_halt)
+foreach(t cli_run cli_worker cli_usage cli_framed cli_python cli_results cli_halt cli_status)
   add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
   set_tests_properties(${t} PROPERTIES
     ENVIRONMENT "${GD_TEST_ENV};GD_CLI=$<TARGET_FILE:gpudispatch-cli>;GD_MPIEXEC=${MPIEXEC_EXECUTABLE}"

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "gpudispatch_ui.h"
+#include "ui_reasons.h"
 
 /* Exit statuses of the command (documented in docs/cli.md). */
 enum {
@@ -67,6 +68,37 @@ void cli_buf_free(cli_buf *b);
 /* `gpudispatch results ARGS...` (argv[0] is the first after "results"):
  * prints the final records of a results file.  \return the exit status. */
 int cli_results_main(int argc, char **argv);
+
+/* ------------------------------------------- the status file: status.c */
+
+/* Rank 0's writer of RESULTS.status (docs/cli.md, "Watching a run"). */
+typedef struct cli_status {
+	int on;
+	char path[4096], tmp[4104];
+	char host[256];
+	int pid;
+	double started;  /* epoch seconds */
+	double interval; /* seconds between writes */
+	double last;     /* gd_now() of the last write */
+	int warned;
+	gd__reasons reasons;
+	double rt[16]; /* (time, done) of the last writes: the rate */
+	uint64_t rd[16];
+	int head, nsamp;
+	cli_buf buf;
+} cli_status;
+
+/* Start the writer for results (NULL or interval 0: none).  \return 0 or -1
+ * (the path is too long). */
+int cli_status_open(cli_status *s, const char *results, double interval_s);
+/* From on_error / on_timeout: count the failure's reason. */
+void cli_status_failure(cli_status *s, const gd_event *ev);
+/* From on_tick: write the file when interval has passed. */
+void cli_status_tick(cli_status *s, const gd_stats *st);
+/* The run ended with gd_run's rc: the final state, written once. */
+void cli_status_close(cli_status *s, const gd_stats *st, int rc);
+/* `gpudispatch status ARGS...` (argv after "status").  \return the exit status. */
+int cli_status_main(int argc, char **argv);
 
 /* ------------------------------------------------- command line: options.c */
 
@@ -116,8 +148,7 @@ typedef struct cli_opts {
 	int halt_on;             /* GD_HALT_ON_FAIL / _SUCCESS */
 	uint64_t halt_count;     /* N, 0 = halt_percent */
 	double halt_percent;     /* P of fail=P% */
-	const char *status_path; /* status RESULTS */
-	double watch;            /* status --watch [SECONDS]: 0 = once */
+	double status_interval;  /* --status-interval SECONDS (default 1, 0 = no status file) */
 } cli_opts;
 
 /* Parse a --halt SPEC into o (never, soon|now,fail=N|P%, soon|now,success=N).

@@ -46,6 +46,7 @@ typedef struct app {
 	int n_setup_fail;    /* setup failures, and how many of them were placement's */
 	int n_place_fail;
 	int say_setup_fail; /* print setup failures as they happen */
+	cli_status status;  /* RESULTS.status */
 } app;
 
 /* ---------------------------------------------------------------- helpers */
@@ -226,6 +227,18 @@ static size_t journal_extra(void *user, const gd_event *ev, char *buf, size_t si
 	return n;
 }
 
+/* The status file (status.c): written from the observers, the core knows
+ * nothing of it. */
+static void on_task_failed(void *user, const gd_event *ev)
+{
+	cli_status_failure(&((app *)user)->status, ev);
+}
+
+static void on_tick(void *user, const gd_stats *st)
+{
+	cli_status_tick(&((app *)user)->status, st);
+}
+
 static void on_setup_fail(void *user, const gd_event *ev)
 {
 	app *a = user;
@@ -385,11 +398,22 @@ static int run(app *a, int rank)
 		cfg.journal_extra_user = a;
 	}
 	cb.on_setup_fail = on_setup_fail;
+	if (rank == 0 && a->o.results && a->o.status_interval > 0) {
+		if (cli_status_open(&a->status, a->o.results, a->o.status_interval))
+			fprintf(stderr,
+			        "gpudispatch: %s: the name is too long for its status file\n",
+			        a->o.results);
+		cb.on_error = on_task_failed;
+		cb.on_timeout = on_task_failed;
+		cb.on_tick = on_tick;
+	}
 	a->say_setup_fail =
 	        ui.mode == GD_UI_NONE || ui.mode == GD_UI_TEXT || !isatty(STDOUT_FILENO);
 	cb.user = a;
 
 	rc = gd_ui_run(MPI_COMM_WORLD, &cli_worker_class, gen, a, &cb, &cfg, &ui, &stats);
+	if (rank == 0)
+		cli_status_close(&a->status, &stats, rc);
 	if (rank != 0) {
 		status = 0; /* rank 0's status is the job's */
 		goto out;
@@ -518,6 +542,8 @@ int main(int argc, char **argv)
 	/* reading a results file needs no MPI job */
 	if (argc >= 2 && !strcmp(argv[1], "results"))
 		return cli_results_main(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "status"))
+		return cli_status_main(argc - 2, argv + 2);
 	/* usage errors are found identically on every rank, before MPI starts;
 	 * only rank 0 says so and exits 2, which the launcher passes on. The
 	 * others exit 0: a rank that exited 2 first would make mpirun kill

@@ -19,6 +19,7 @@ void cli_usage(FILE *out)
 	      "       gpudispatch run --tasks FILE|- [options] --shell\n"
 	      "       gpudispatch placement [--json] [--gpus LIST] [--workers-per-gpu N]\n"
 	      "                             [--gpus-per-worker N]\n"
+	      "       gpudispatch status RESULTS [--watch [SECONDS]] [--json]\n"
 	      "       gpudispatch results [--status LIST] [--format jsonl|csv|tsv] [--fields "
 	      "LIST] FILE\n"
 	      "       gpudispatch --help | --version\n"
@@ -86,6 +87,8 @@ void cli_usage(FILE *out)
 	      "                        (they are abandoned); N tasks (or P% of those ended)\n"
 	      "                        failed, or N succeeded.  The rest runs with --resume.\n"
 	      "                        Exit 1 (fail) or 0 (success).  Default: never\n"
+	      "  --status-interval SECONDS  with --results: rewrite RESULTS.status (for\n"
+	      "                        gpudispatch status) every SECONDS (default 1, 0 = none)\n"
 	      "  --ui auto|tui|text|none  the dashboard (default auto)\n"
 	      "  --refresh HZ          dashboard refreshes per second (default 2)\n"
 	      "  --monochrome          dashboard without colours\n"
@@ -259,21 +262,37 @@ struct opt {
 };
 
 static const struct opt opts_table[] = {
-        {"tasks", O_VALUE, 1, 0},         {"worker-cmd", O_VALUE, 1, 0},
-        {"shell", O_FLAG, 1, 0},          {"timeout", O_VALUE, 1, 0},
-        {"retries", O_VALUE, 1, 0},       {"output-dir", O_VALUE, 1, 0},
-        {"quiet", O_FLAG, 1, 0},          {"results", O_VALUE, 1, 0},
-        {"resume", O_FLAG, 1, 0},         {"resume-force", O_FLAG, 1, 0},
-        {"skip-failed", O_FLAG, 1, 0},    {"max-line", O_VALUE, 1, 0},
-        {"window", O_VALUE, 1, 0},        {"seed", O_VALUE, 1, 0},
-        {"grace", O_VALUE, 1, 0},         {"ui", O_VALUE, 1, 0},
-        {"refresh", O_VALUE, 1, 0},       {"monochrome", O_FLAG, 1, 0},
-        {"gpus", O_VALUE, 1, 1},          {"workers-per-gpu", O_VALUE, 1, 1},
-        {"no-placement", O_FLAG, 1, 1},   {"json", O_FLAG, 0, 1},
-        {"help", O_FLAG, 1, 1},           {"version", O_FLAG, 1, 1},
-        {"setup-arg", O_VALUE, 1, 0},     {"start-failures", O_VALUE, 1, 0},
-        {"setup-timeout", O_VALUE, 1, 0}, {"stderr-lines", O_VALUE, 1, 0},
-        {"halt", O_VALUE, 1, 0},          {"gpus-per-worker", O_VALUE, 1, 1},
+        {"tasks", O_VALUE, 1, 0},
+        {"worker-cmd", O_VALUE, 1, 0},
+        {"shell", O_FLAG, 1, 0},
+        {"timeout", O_VALUE, 1, 0},
+        {"retries", O_VALUE, 1, 0},
+        {"output-dir", O_VALUE, 1, 0},
+        {"quiet", O_FLAG, 1, 0},
+        {"results", O_VALUE, 1, 0},
+        {"resume", O_FLAG, 1, 0},
+        {"resume-force", O_FLAG, 1, 0},
+        {"skip-failed", O_FLAG, 1, 0},
+        {"max-line", O_VALUE, 1, 0},
+        {"window", O_VALUE, 1, 0},
+        {"seed", O_VALUE, 1, 0},
+        {"grace", O_VALUE, 1, 0},
+        {"ui", O_VALUE, 1, 0},
+        {"refresh", O_VALUE, 1, 0},
+        {"monochrome", O_FLAG, 1, 0},
+        {"gpus", O_VALUE, 1, 1},
+        {"workers-per-gpu", O_VALUE, 1, 1},
+        {"no-placement", O_FLAG, 1, 1},
+        {"json", O_FLAG, 0, 1},
+        {"help", O_FLAG, 1, 1},
+        {"version", O_FLAG, 1, 1},
+        {"setup-arg", O_VALUE, 1, 0},
+        {"start-failures", O_VALUE, 1, 0},
+        {"setup-timeout", O_VALUE, 1, 0},
+        {"stderr-lines", O_VALUE, 1, 0},
+        {"halt", O_VALUE, 1, 0},
+        {"gpus-per-worker", O_VALUE, 1, 1},
+        {"status-interval", O_VALUE, 1, 0},
 };
 
 /* A --setup-arg key: a name a program can take as a keyword argument. */
@@ -403,6 +422,9 @@ static int set_opt(cli_opts *o, const char *name, const char *val, char *err, si
 		o->stderr_lines = (unsigned)u;
 	} else if (!strcmp(name, "halt")) {
 		return cli_parse_halt(val, o, err, errlen);
+	} else if (!strcmp(name, "status-interval")) {
+		if (parse_seconds(val, &o->status_interval) || o->status_interval > 3600)
+			return BAD("a number of seconds from 0 to 3600");
 	} else if (!strcmp(name, "help")) {
 		o->cmd = CLI_CMD_HELP;
 	} else if (!strcmp(name, "version")) {
@@ -474,6 +496,7 @@ int cli_parse_args(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
 	o->ui = GD_UI_AUTO;
 	o->placement = 1;
 	o->max_line = CLI_DEFAULT_MAX_LINE;
+	o->status_interval = 1;
 	o->stderr_lines = CLI_DEFAULT_STDERR_LINES;
 	if (errlen)
 		err[0] = '\0';

@@ -1,0 +1,679 @@
+/*
+ * The status file and `gpudispatch status` (docs/cli.md, "Watching a run").
+ *
+ * Writer: rank 0's command keeps RESULTS.status, one JSON object replaced
+ * atomically (RESULTS.status.tmp, fsync, rename) about once a second from
+ * the on_tick observer, and once more when the run ends with its final
+ * state.  The core knows nothing of it.
+ *
+ * Reader: `gpudispatch status RESULTS [--watch [SECONDS]] [--json]` from any
+ * shell that sees the files: the counts of done tasks from the journal (the
+ * results file, the source of truth: the final record of each id), the rest
+ * (state, workers, rate, in flight, reasons) from the status file; stale
+ * when the heartbeat is old or, on the same host, the pid is gone.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---------------------------------------------------------------- writer */
+
+int cli_status_open(cli_status *s, const char *results, double interval_s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!results || !(interval_s > 0))
+		return 0;
+	if (snprintf(s->path, sizeof(s->path), "%s.status", results) >= (int)sizeof(s->path) ||
+	    snprintf(s->tmp, sizeof(s->tmp), "%s.status.tmp", results) >= (int)sizeof(s->tmp))
+		return -1;
+	s->on = 1;
+	s->interval = interval_s;
+	s->started = wall_now();
+	s->pid = (int)getpid();
+	gethostname(s->host, sizeof(s->host) - 1);
+	return 0;
+}
+
+void cli_status_failure(cli_status *s, const gd_event *ev)
+{
+	if (s->on)
+		gd__reasons_add(&s->reasons, ev->task_id, ev->message);
+}
+
+/* tasks/s over the last writes (about 10 s) */
+static double rate_of(cli_status *s, double now, uint64_t done)
+{
+	int n = (int)(sizeof(s->rt) / sizeof(s->rt[0])), oldest;
+
+	s->head = (s->head + 1) % n;
+	s->rt[s->head] = now;
+	s->rd[s->head] = done;
+	if (s->nsamp < n)
+		s->nsamp++;
+	oldest = (s->head - s->nsamp + 1 + n) % n;
+	if (s->nsamp < 2 || now - s->rt[oldest] <= 0)
+		return -1;
+	return (double)(done - s->rd[oldest]) / (now - s->rt[oldest]);
+}
+
+static void add_num(cli_buf *b, const char *key, double v, int is_int)
+{
+	if (!isfinite(v))
+		cli_buf_printf(b, ",\"%s\":null", key);
+	else if (is_int)
+		cli_buf_printf(b, ",\"%s\":%.0f", key, v);
+	else
+		cli_buf_printf(b, ",\"%s\":%.3f", key, v);
+}
+
+static int write_file(cli_status *s, const char *state, const gd_stats *st, int final)
+{
+	cli_buf *b = &s->buf;
+	double now = gd_now(), wall = wall_now();
+	uint64_t done = st->completed + st->failed + st->timed_out, inflight = 0;
+	int fd, rc = 0;
+
+	for (int i = 0; i < st->n_workers; i++)
+		inflight += gd_stats_worker(st, i)->in_flight;
+	double rate = rate_of(s, now, done);
+	uint64_t total = st->total_hint;
+	uint64_t left = total > done + st->skipped ? total - done - st->skipped : 0;
+
+	b->len = 0;
+	cli_buf_printf(b, "{\"version\":1,\"state\":\"%s\",\"host\":", state);
+	cli_json_str(b, s->host, strlen(s->host));
+	cli_buf_printf(b, ",\"pid\":%d,\"started\":%.3f,\"updated\":%.3f,\"interval_s\":%g", s->pid,
+	               s->started, wall, s->interval);
+	cli_buf_printf(b,
+	               ",\"completed\":%llu,\"failed\":%llu,\"timed_out\":%llu,\"in_flight\":%llu,"
+	               "\"skipped\":%llu",
+	               (unsigned long long)st->completed, (unsigned long long)st->failed,
+	               (unsigned long long)st->timed_out,
+	               (unsigned long long)(final ? 0 : inflight), (unsigned long long)st->skipped);
+	if (total)
+		cli_buf_printf(b, ",\"total\":%llu", (unsigned long long)total);
+	else
+		cli_buf_adds(b, ",\"total\":null");
+	add_num(b, "rate", rate >= 0 && !final ? rate : NAN, 0);
+	add_num(b, "eta_s", total && rate > 0 && !final ? (double)left / rate : final ? 0 : NAN, 0);
+	add_num(b, "elapsed_s", st->elapsed_s > 0 ? st->elapsed_s : wall - s->started, 0);
+	cli_buf_adds(b, ",\"workers\":[");
+	for (int i = 0; i < st->n_workers; i++) {
+		const gd_worker_stats *w = gd_stats_worker(st, i);
+		int busy = w->in_flight && w->state == GD_WS_BUSY && !final;
+
+		cli_buf_printf(b, "%s{\"id\":%d,\"host\":", i ? "," : "", w->worker_id);
+		cli_json_str(b, w->host, strnlen(w->host, sizeof(w->host)));
+		if (w->gpu.index >= 0)
+			cli_buf_printf(b, ",\"gpu\":%d", w->gpu.index);
+		else
+			cli_buf_adds(b, ",\"gpu\":null");
+		cli_buf_printf(b, ",\"state\":\"%s\"", gd_worker_state_name(w->state));
+		if (busy)
+			cli_buf_printf(b, ",\"task\":%llu,\"task_s\":%.3f",
+			               (unsigned long long)w->current_task, now - w->current_since);
+		else
+			cli_buf_adds(b, ",\"task\":null,\"task_s\":null");
+		cli_buf_printf(b, ",\"done\":%llu,\"failed\":%llu,\"timed_out\":%llu}",
+		               (unsigned long long)w->completed, (unsigned long long)w->failed,
+		               (unsigned long long)w->timed_out);
+	}
+	cli_buf_adds(b, "],\"reasons\":[");
+	int idx[GD__REASONS_MAX + 1];
+	int n = gd__reasons_sorted(&s->reasons, idx, 10);
+	for (int k = 0; k < n; k++) {
+		const gd__reason *r = gd__reasons_at(&s->reasons, idx[k]);
+		uint64_t shown = r->count < GD__REASON_IDS ? r->count : GD__REASON_IDS;
+
+		cli_buf_printf(b, "%s{\"count\":%llu,\"reason\":", k ? "," : "",
+		               (unsigned long long)r->count);
+		const char *t = r->text[0] ? r->text : "other reasons";
+		cli_json_str(b, t, strlen(t));
+		cli_buf_adds(b, ",\"tasks\":[");
+		for (uint64_t j = 0; j < shown; j++)
+			cli_buf_printf(b, "%s%llu", j ? "," : "", (unsigned long long)r->ids[j]);
+		cli_buf_adds(b, "]}");
+	}
+	cli_buf_adds(b, "]}\n");
+	if (!b->p)
+		return -1;
+	fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	for (size_t off = 0; off < b->len && !rc;) {
+		ssize_t w = write(fd, b->p + off, b->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			rc = -1;
+		else
+			off += (size_t)w;
+	}
+	if (fsync(fd))
+		rc = -1;
+	if (close(fd))
+		rc = -1;
+	if (!rc && rename(s->tmp, s->path))
+		rc = -1;
+	if (rc)
+		unlink(s->tmp);
+	return rc;
+}
+
+void cli_status_tick(cli_status *s, const gd_stats *st)
+{
+	double now;
+
+	if (!s->on)
+		return;
+	now = gd_now();
+	if (s->last > 0 && now - s->last < s->interval)
+		return;
+	s->last = now;
+	if (write_file(s, "running", st, 0) && !s->warned) {
+		s->warned = 1; /* the run goes on without it */
+		fprintf(stderr, "gpudispatch: cannot write the status file %s: %s\n", s->path,
+		        strerror(errno));
+	}
+}
+
+void cli_status_close(cli_status *s, const gd_stats *st, int rc)
+{
+	const char *state = "finished";
+
+	if (!s->on)
+		return;
+	if (st->halted && (rc == 0 || rc == GD_EINTR))
+		state = "halted";
+	else if (rc == GD_EINTR)
+		state = "interrupted";
+	else if (rc)
+		state = "failed";
+	if (write_file(s, state, st, 1) && !s->warned)
+		fprintf(stderr, "gpudispatch: cannot write the status file %s: %s\n", s->path,
+		        strerror(errno));
+	cli_buf_free(&s->buf);
+	s->on = 0;
+}
+
+/* ---------------------------------------------------------------- reader */
+
+/* A JSON value's text: the member `key` of m[0..n), NULL when absent. */
+static const cli_member *member(const cli_member *m, int n, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (int i = 0; i < n; i++)
+		if (m[i].klen == kl && !memcmp(m[i].key, key, kl))
+			return &m[i];
+	return NULL;
+}
+
+/* \return the number, or NAN when absent or not a number. */
+static double num(const cli_member *m, int n, const char *key)
+{
+	const cli_member *v = member(m, n, key);
+	char tmp[64];
+	char *end;
+
+	if (!v || !v->vlen || v->vlen >= sizeof(tmp) ||
+	    !(v->val[0] == '-' || (v->val[0] >= '0' && v->val[0] <= '9')))
+		return NAN;
+	memcpy(tmp, v->val, v->vlen);
+	tmp[v->vlen] = '\0';
+	double d = strtod(tmp, &end);
+	return *end ? NAN : d;
+}
+
+/* The string member `key` into out ("" when absent or not a string). */
+static void str(const cli_member *m, int n, const char *key, char *out, size_t size)
+{
+	const cli_member *v = member(m, n, key);
+	cli_buf b = {0};
+
+	out[0] = '\0';
+	if (v && v->vlen && v->val[0] == '"' && !cli_json_unstr(&b, v->val, v->vlen) && b.p)
+		snprintf(out, size, "%s", b.p);
+	cli_buf_free(&b);
+}
+
+/* The items of a JSON array's text (already valid JSON): their spans. */
+static int items(const char *s, size_t n, const char **it, size_t *il, int max)
+{
+	int depth = 0, k = 0, in_str = 0;
+	size_t start = 1;
+
+	if (!n || s[0] != '[')
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		char c = s[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+			continue;
+		}
+		if (c == '"')
+			in_str = 1;
+		else if (c == '[' || c == '{')
+			depth++;
+		else if ((c == ']' || c == '}') && depth)
+			depth--;
+		else if ((c == ',' || c == ']') && !depth) {
+			size_t a = start, e = i;
+
+			while (a < e && (s[a] == ' ' || s[a] == '\n'))
+				a++;
+			if (e > a && k < max) {
+				it[k] = s + a;
+				il[k] = e - a;
+				k++;
+			}
+			start = i + 1;
+			if (c == ']')
+				break;
+		}
+	}
+	return k;
+}
+
+/* The journal's counts: the final record of each task id. */
+typedef struct jcounts {
+	int have;
+	uint64_t records, ok, error, timeout;
+} jcounts;
+
+typedef struct idst {
+	uint64_t id;
+	uint64_t seq;
+	char st;
+} idst;
+
+static int cmp_idst(const void *a, const void *b)
+{
+	const idst *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void read_journal(const char *path, jcounts *jc)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0, n = 0, room = 0;
+	ssize_t len;
+	idst *v = NULL;
+
+	memset(jc, 0, sizeof(*jc));
+	if (!f)
+		return;
+	jc->have = 1;
+	while ((len = getline(&line, &cap, f)) > 0) {
+		unsigned long long id;
+		char st[16];
+
+		if (line[len - 1] != '\n' || len < 3 || line[len - 2] != '}')
+			continue; /* a torn last line */
+		if (sscanf(line, "{\"id\":%20llu,\"status\":\"%15[a-z]\"", &id, st) != 2)
+			continue;
+		if (n == room) {
+			size_t nr = room ? room * 2 : 1024;
+			idst *nv = realloc(v, nr * sizeof(*nv));
+
+			if (!nv)
+				break;
+			v = nv;
+			room = nr;
+		}
+		v[n].id = id;
+		v[n].seq = n;
+		v[n].st = st[0];
+		n++;
+	}
+	free(line);
+	fclose(f);
+	jc->records = n;
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_idst);
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && v[i + 1].id == v[i].id)
+			continue; /* not the final record */
+		if (v[i].st == 'o')
+			jc->ok++;
+		else if (v[i].st == 'e')
+			jc->error++;
+		else if (v[i].st == 't')
+			jc->timeout++;
+	}
+	free(v);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	cli_buf b = {0};
+	char chunk[8192];
+	size_t got;
+
+	if (!f)
+		return NULL;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (cli_buf_add(&b, chunk, got))
+			break;
+	fclose(f);
+	*len = b.len;
+	return b.p ? b.p : calloc(1, 1);
+}
+
+static int pid_alive(int pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static void fmt_dur(char *buf, size_t n, double s)
+{
+	if (!isfinite(s) || s < 0 || s > 1e9) {
+		snprintf(buf, n, "--:--");
+		return;
+	}
+	unsigned long t = (unsigned long)(s + 0.5);
+	if (t >= 3600)
+		snprintf(buf, n, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(buf, n, "%02lu:%02lu", t / 60, t % 60);
+}
+
+static void json_num(cli_buf *b, const char *key, double v, int is_int)
+{
+	add_num(b, key, v, is_int);
+}
+
+#define MAX_MEMBERS 64
+#define MAX_ITEMS   4096
+
+/* One report.  \return 0, 2 when there is nothing to read; *running: the
+ * run still goes on (for --watch). */
+static int report(const char *results, int json, FILE *out, int *running)
+{
+	char spath[4096], state[32] = "unknown", host[256] = "", myhost[256] = "";
+	size_t slen = 0;
+	char *sj;
+	cli_member m[MAX_MEMBERS];
+	int nm = -1;
+	jcounts jc;
+	struct stat stt;
+
+	*running = 0;
+	snprintf(spath, sizeof(spath), "%s.status", results);
+	sj = slurp(spath, &slen);
+	read_journal(results, &jc);
+	if (!sj && !jc.have) {
+		fprintf(stderr, "gpudispatch status: cannot read %s nor %s: %s\n", spath, results,
+		        strerror(errno));
+		return 2;
+	}
+	if (sj) {
+		nm = cli_json_members(sj, slen && sj[slen - 1] == '\n' ? slen - 1 : slen, m,
+		                      MAX_MEMBERS);
+		if (nm < 0)
+			fprintf(stderr, "gpudispatch status: %s is not a status file (ignored)\n",
+			        spath);
+	}
+	int has = nm >= 0;
+	if (!has)
+		nm = 0;
+	double now = wall_now(), updated = num(m, nm, "updated"),
+	       interval = num(m, nm, "interval_s");
+	double pidv = num(m, nm, "pid");
+	double age = isfinite(updated) ? now - updated : NAN;
+	if (!isfinite(interval) || interval <= 0)
+		interval = 1;
+	double threshold = 5 * interval > 10 ? 5 * interval : 10;
+	str(m, nm, "state", state, sizeof(state));
+	str(m, nm, "host", host, sizeof(host));
+	gethostname(myhost, sizeof(myhost) - 1);
+	if (!has)
+		snprintf(state, sizeof(state), "unknown");
+	const char *why = "";
+	if (!strcmp(state, "running")) {
+		if (isfinite(age) && age > threshold)
+			snprintf(state, sizeof(state), "stale"), why = "no heartbeat";
+		else if (host[0] && !strcmp(host, myhost) && isfinite(pidv) &&
+		         !pid_alive((int)pidv))
+			snprintf(state, sizeof(state), "stale"), why = "its process is gone";
+		else
+			*running = 1;
+	}
+	/* done tasks: the journal's final records; else the status file's */
+	double completed = jc.have ? (double)jc.ok : num(m, nm, "completed");
+	double failed = jc.have ? (double)jc.error : num(m, nm, "failed");
+	double timed_out = jc.have ? (double)jc.timeout : num(m, nm, "timed_out");
+	double inflight = *running ? num(m, nm, "in_flight") : 0;
+	double total = num(m, nm, "total"), rate = *running ? num(m, nm, "rate") : NAN;
+	double elapsed = num(m, nm, "elapsed_s");
+	if (*running && isfinite(elapsed) && isfinite(age) && age > 0)
+		elapsed += age;
+	double done = completed + failed + timed_out;
+	double eta = NAN;
+	if (!strcmp(state, "finished"))
+		eta = 0;
+	else if (*running && isfinite(total) && isfinite(rate) && rate > 0)
+		eta = total > done ? (total - done) / rate : 0;
+	const cli_member *wm = member(m, nm, "workers"), *rm = member(m, nm, "reasons");
+	const char *wit[MAX_ITEMS], *rit[64];
+	size_t wil[MAX_ITEMS], ril[64];
+	int nw = wm ? items(wm->val, wm->vlen, wit, wil, MAX_ITEMS) : 0;
+	int nr = rm ? items(rm->val, rm->vlen, rit, ril, 64) : 0;
+
+	if (json) {
+		cli_buf b = {0};
+
+		cli_buf_printf(&b, "{\"state\":\"%s\"", state);
+		json_num(&b, "completed", completed, 1);
+		json_num(&b, "failed", failed, 1);
+		json_num(&b, "timed_out", timed_out, 1);
+		json_num(&b, "in_flight", inflight, 1);
+		json_num(&b, "total", total, 1);
+		json_num(&b, "rate", rate, 0);
+		json_num(&b, "eta_s", eta, 0);
+		json_num(&b, "elapsed_s", elapsed, 0);
+		json_num(&b, "heartbeat_age_s", age, 0);
+		cli_buf_adds(&b, ",\"host\":");
+		cli_json_str(&b, host, strlen(host));
+		json_num(&b, "pid", pidv, 1);
+		json_num(&b, "journal_records", jc.have ? (double)jc.records : NAN, 1);
+		cli_buf_adds(&b, ",\"workers\":");
+		if (wm)
+			cli_buf_add(&b, wm->val, wm->vlen);
+		else
+			cli_buf_adds(&b, "[]");
+		cli_buf_adds(&b, ",\"reasons\":");
+		if (rm)
+			cli_buf_add(&b, rm->val, rm->vlen);
+		else
+			cli_buf_adds(&b, "[]");
+		cli_buf_adds(&b, "}\n");
+		if (b.p)
+			fputs(b.p, out);
+		cli_buf_free(&b);
+	} else {
+		char e1[48], e2[48];
+
+		fmt_dur(e1, sizeof(e1), elapsed);
+		fmt_dur(e2, sizeof(e2), eta);
+		fprintf(out, "state      %s", state);
+		if (!has)
+			fprintf(out, " (no status file: from %s alone)", results);
+		else if (!strcmp(state, "stale"))
+			fprintf(out,
+			        " (%s: updated %.0f s ago, pid %.0f on %s; the job is dead or "
+			        "hung)",
+			        why, age, pidv, host);
+		else if (isfinite(age))
+			fprintf(out, " (updated %.1f s ago, pid %.0f on %s)", age, pidv, host);
+		fputc('\n', out);
+		fprintf(out, "tasks      %.0f", done);
+		if (isfinite(total))
+			fprintf(out, "/%.0f", total);
+		fprintf(out, " done: %.0f ok, %.0f failed, %.0f timed out", completed, failed,
+		        timed_out);
+		if (*running && isfinite(inflight))
+			fprintf(out, "; %.0f in flight", inflight);
+		fputc('\n', out);
+		if (has) {
+			fprintf(out, "elapsed    %s", e1);
+			if (isfinite(rate))
+				fprintf(out, ", %.1f tasks/s", rate);
+			if (*running || !strcmp(state, "finished"))
+				fprintf(out, ", ETA %s", e2);
+			fputc('\n', out);
+		}
+		if (nw)
+			fprintf(out, "\n%4s  %-16s  %-4s  %-12s  %8s  %8s  %8s  %6s\n", "ID",
+			        "HOST", "GPU", "STATE", "TASK", "FOR(s)", "DONE", "FAILED");
+		for (int i = 0; i < nw; i++) {
+			cli_member w[32];
+			int n = cli_json_members(wit[i], wil[i], w, 32);
+			char h[64], ws[32], g[16] = "cpu", task[24] = "-", fors[24] = "-";
+
+			if (n < 0)
+				continue;
+			str(w, n, "host", h, sizeof(h));
+			str(w, n, "state", ws, sizeof(ws));
+			if (isfinite(num(w, n, "gpu")))
+				snprintf(g, sizeof(g), "%.0f", num(w, n, "gpu"));
+			if (*running && isfinite(num(w, n, "task"))) {
+				snprintf(task, sizeof(task), "%.0f", num(w, n, "task"));
+				snprintf(fors, sizeof(fors), "%.1f",
+				         num(w, n, "task_s") + (isfinite(age) ? age : 0));
+			}
+			fprintf(out, "%4.0f  %-16.16s  %-4s  %-12s  %8s  %8s  %8.0f  %6.0f\n",
+			        num(w, n, "id"), h, g, ws, task, fors, num(w, n, "done"),
+			        num(w, n, "failed") + (isfinite(num(w, n, "timed_out"))
+			                                       ? num(w, n, "timed_out")
+			                                       : 0));
+		}
+		for (int k = 0; k < nr; k++) {
+			cli_member r[8];
+			int n = cli_json_members(rit[k], ril[k], r, 8);
+			char text[GD__REASON_LEN + 32];
+			const cli_member *t = n >= 0 ? member(r, n, "tasks") : NULL;
+			const char *tit[GD__REASON_IDS];
+			size_t til[GD__REASON_IDS];
+			int nt = t ? items(t->val, t->vlen, tit, til, GD__REASON_IDS) : 0;
+			double count = n >= 0 ? num(r, n, "count") : NAN;
+
+			if (n < 0)
+				continue;
+			str(r, n, "reason", text, sizeof(text));
+			fprintf(out, "%s%.0fx %s (task%s ", k ? "           " : "\nfailures   ",
+			        count, text, count == 1 ? "" : "s");
+			for (int j = 0; j < nt; j++)
+				fprintf(out, "%s%.*s", j ? ", " : "", (int)til[j], tit[j]);
+			fprintf(out, "%s)\n", count > nt ? ", ..." : "");
+		}
+	}
+	fflush(out);
+	free(sj);
+	(void)stt;
+	return 0;
+}
+
+static void status_usage(FILE *out)
+{
+	fputs("usage: gpudispatch status RESULTS [--watch [SECONDS]] [--json]\n"
+	      "Where a run stands, from its results file and RESULTS.status (written by\n"
+	      "rank 0 about once a second): running, finished, interrupted, halted, failed,\n"
+	      "or stale (no heartbeat: the job is dead or hung); counts, rate, ETA, elapsed,\n"
+	      "the workers and the latest failure reasons.  Needs no MPI job.\n"
+	      "  --watch [SECONDS]  report again every SECONDS (default 2) until the run ends\n"
+	      "  --json             one JSON object per report\n",
+	      out);
+}
+
+int cli_status_main(int argc, char **argv)
+{
+	const char *results = NULL;
+	double watch = 0;
+	int json = 0, running = 0, rc;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			status_usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--watch") || !strncmp(a, "--watch=", 8)) {
+			const char *v = a[7] == '=' ? a + 8 : NULL;
+			char *end;
+
+			watch = 2;
+			if (!v && i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9')
+				v = argv[++i];
+			if (v) {
+				errno = 0;
+				watch = strtod(v, &end);
+				if (errno || *end || !(watch >= 0.1) || watch > 86400) {
+					fprintf(stderr,
+					        "gpudispatch status: --watch: '%s' is not a number "
+					        "of "
+					        "seconds from 0.1 to 86400\n",
+					        v);
+					return CLI_EXIT_USAGE;
+				}
+			}
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr,
+			        "gpudispatch status: unknown option '%s'\nTry 'gpudispatch status "
+			        "--help'.\n",
+			        a);
+			return CLI_EXIT_USAGE;
+		} else if (results) {
+			fprintf(stderr, "gpudispatch status: one results file, not '%s' too\n", a);
+			return CLI_EXIT_USAGE;
+		} else {
+			results = a;
+		}
+	}
+	if (!results) {
+		fprintf(stderr, "gpudispatch status: missing the results file\n");
+		status_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	for (;;) {
+		if (watch > 0 && !json && isatty(STDOUT_FILENO))
+			fputs("\033[H\033[2J", stdout);
+		rc = report(results, json, stdout, &running);
+		if (rc || watch <= 0 || !running)
+			return rc ? CLI_EXIT_USAGE : 0;
+		if (!json)
+			fputc('\n', stdout);
+		struct timespec ts = {(time_t)watch, (long)((watch - (double)(time_t)watch) * 1e9)};
+		nanosleep(&ts, NULL);
+	}
+}
