@@ -24,7 +24,7 @@ wait_for() { # seconds command...: poll until the command succeeds
 
 # ------------------------------------------------------------ a running job
 {
-	for i in $(seq 1 18); do echo "sleep 0.4"; done
+	for i in $(seq 1 38); do echo "sleep 0.4"; done
 	echo "fail a"
 	echo "fail b"
 } >run.txt
@@ -41,7 +41,7 @@ check "running: state running ($(jget "$js" state))" [ "$(jget "$js" state)" = r
 check "running: completed $c agrees with the journal ($before..$after)" \
 	[ "$before" -le "$c" ] && [ "$c" -le "$after" ] && [ "$c" -ge 1 ]
 check "running: in flight" [ "$(jget "$js" in_flight)" -ge 1 ]
-check "running: total known" [ "$(jget "$js" total)" = 20 ]
+check "running: total known" [ "$(jget "$js" total)" = 40 ]
 check "running: a fresh heartbeat" awk -v a="$(jget "$js" heartbeat_age_s)" 'BEGIN {exit !(a >= 0 && a < 10)}'
 check "running: two workers" [ "$(grep -o '"id":[0-9]*,"host"' <<<"$js" | wc -l)" = 2 ]
 check "running: keys" bash -c 'for k in rate eta_s elapsed_s timed_out failed workers; do grep -q "\"$k\":" <<<"$1" || exit 1; done' _ "$js"
@@ -61,12 +61,12 @@ wait "$job" || true
 # ------------------------------------------------------------ finished
 js=$(st r.jsonl --json)
 check "finished: state" [ "$(jget "$js" state)" = finished ]
-check "finished: counts" [ "$(jget "$js" completed)" = 18 ] && [ "$(jget "$js" failed)" = 2 ] &&
+check "finished: counts" [ "$(jget "$js" completed)" = 38 ] && [ "$(jget "$js" failed)" = 2 ] &&
 	[ "$(jget "$js" in_flight)" = 0 ]
-check "finished: the reasons" grep -q '"reasons":\[{"count":2,"reason":"command exited with status 3; stderr: boom: task # failed","tasks":\[18,19\]}\]' <<<"$js"
+check "finished: the reasons" grep -q '"reasons":\[{"count":2,"reason":"command exited with status 3; stderr: boom: task # failed","tasks":\[38,39\]}\]' <<<"$js"
 st r.jsonl >human.txt
-check "finished: human report" grep -q '^tasks      20/20 done: 18 ok, 2 failed, 0 timed out$' human.txt
-check "finished: reasons in the report" grep -q '^failures   2x command exited with status 3; stderr: boom: task # failed (tasks 18, 19)$' human.txt
+check "finished: human report" grep -q '^tasks      40/40 done: 38 ok, 2 failed, 0 timed out$' human.txt
+check "finished: reasons in the report" grep -q '^failures   2x command exited with status 3; stderr: boom: task # failed (tasks 38, 39)$' human.txt
 check "finished: no temporary file left" [ ! -e r.jsonl.status.tmp ]
 check "finished: --watch returns at once" timeout 20 "$GD_CLI" status r.jsonl --watch 1
 
