@@ -326,6 +326,12 @@ void gd__jsonw_json(gd__jsonw *w, const void *json, size_t n)
 	}
 }
 
+void gd__jsonw_members_open(gd__jsonw *w)
+{
+	w->first[w->depth < GD__JSONW_MAX_DEPTH ? w->depth : GD__JSONW_MAX_DEPTH - 1] = 1;
+	w->depth++;
+}
+
 void gd__jsonw_members(gd__jsonw *w, const void *text, size_t n)
 {
 	if (!n)

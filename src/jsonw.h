@@ -63,6 +63,9 @@ void gd__jsonw_null(gd__jsonw *w);
 /* A valid JSON text as the value, on one line (CR/LF between its tokens
  * become blanks).  The caller has checked that it is JSON. */
 void gd__jsonw_json(gd__jsonw *w, const void *json, size_t n);
+/* Go on as inside an object that has no member yet, without writing its
+ * brace: what follows are members text ("a":1,"b":2) for someone else's object. */
+void gd__jsonw_members_open(gd__jsonw *w);
 /* Members already written as text ("a":1,"b":2) into the open object. */
 void gd__jsonw_members(gd__jsonw *w, const void *text, size_t n);
 

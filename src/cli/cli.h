@@ -29,6 +29,7 @@
 
 #include "gpudispatch_ui.h"
 #include "ui_reasons.h"
+#include "../jsonw.h" /* the project's JSON writer, compiled in */
 
 /* Exit statuses of the command (documented in docs/cli.md). */
 enum {
@@ -241,6 +242,13 @@ int cli_shell_quote(cli_buf *b, const char *s, size_t n);
  * part of valid UTF-8 becomes U+FFFD.  \return 0 or -1.
  */
 int cli_json_str(cli_buf *b, const void *s, size_t n);
+
+/* Start w (the JSON writer) writing into b. */
+void cli_jsonw(gd__jsonw *w, cli_buf *b);
+/* Start w writing into b as members of an object whose braces someone else
+ * writes ("a":1,"b":2): the journal's extra members.  gd__jsonw_flush() at
+ * the end. */
+void cli_jsonw_members(gd__jsonw *w, cli_buf *b);
 
 /* \return 1 when the n bytes are valid UTF-8. */
 int cli_utf8_valid(const void *s, size_t n);

@@ -132,7 +132,7 @@ static int skip(void *user, uint64_t id, const void *data, size_t len)
  * The task line as the record's "task": its first CLI_TASK_KEEP bytes (cut
  * where a UTF-8 character starts), with "task_len" when it was cut.
  */
-static void add_task(cli_buf *b, const char *line, size_t len)
+static void add_task(gd__jsonw *w, const char *line, size_t len)
 {
 	size_t keep = len;
 
@@ -141,10 +141,12 @@ static void add_task(cli_buf *b, const char *line, size_t len)
 		for (int k = 0; k < 3 && keep && ((unsigned char)line[keep] & 0xc0) == 0x80; k++)
 			keep--;
 	}
-	cli_buf_adds(b, ",\"task\":");
-	cli_json_str(b, line, keep);
-	if (keep < len)
-		cli_buf_printf(b, ",\"task_len\":%zu", len);
+	gd__jsonw_key(w, "task");
+	gd__jsonw_str(w, line, keep);
+	if (keep < len) {
+		gd__jsonw_key(w, "task_len");
+		gd__jsonw_uint(w, len);
+	}
 }
 
 /*
@@ -161,6 +163,7 @@ static size_t journal_extra(void *user, const gd_event *ev, char *buf, size_t si
 	app *a = user;
 	cli_buf *b = &a->extra;
 	int exit_status = -1, signo = -1;
+	gd__jsonw w;
 	size_t n;
 
 	if (ev->type == GD_EV_SUCCESS) {
@@ -170,54 +173,61 @@ static size_t journal_extra(void *user, const gd_event *ev, char *buf, size_t si
 		signo = ev->exit.signal > 0 ? ev->exit.signal : -1;
 	}
 	b->len = 0;
-	cli_buf_adds(b, "\"exit_status\":");
+	cli_jsonw_members(&w, b);
+	gd__jsonw_key(&w, "exit_status");
 	if (exit_status >= 0)
-		cli_buf_printf(b, "%d", exit_status);
+		gd__jsonw_int(&w, exit_status);
 	else
-		cli_buf_adds(b, "null");
-	cli_buf_adds(b, ",\"signal\":");
+		gd__jsonw_null(&w);
+	gd__jsonw_key(&w, "signal");
 	if (signo >= 0)
-		cli_buf_printf(b, "%d", signo);
+		gd__jsonw_int(&w, signo);
 	else
-		cli_buf_adds(b, "null");
+		gd__jsonw_null(&w);
 	if (a->o.worker_cmd && ev->type == GD_EV_SUCCESS && ev->len >= 1) {
 		const char *res = (const char *)ev->data + 1;
 		size_t rl = ev->len - 1;
 
 		switch (*(const char *)ev->data) {
 		case CLI_RESULT_JSON: /* checked on the worker */
-			cli_buf_adds(b, ",\"result\":");
-			cli_json_embed(b, res, rl);
+			gd__jsonw_key(&w, "result");
+			gd__jsonw_json(&w, res, rl);
 			break;
 		case CLI_RESULT_LINE: /* protocol 1: a line that is JSON stays JSON */
-			cli_buf_adds(b, ",\"result\":");
+			gd__jsonw_key(&w, "result");
 			if (rl && cli_json_valid(res, rl, NULL))
-				cli_json_embed(b, res, rl);
+				gd__jsonw_json(&w, res, rl);
 			else
-				cli_json_str(b, res, rl);
+				gd__jsonw_str(&w, res, rl);
 			break;
 		case CLI_RESULT_BYTES:
 			if (!cli_utf8_valid(res, rl)) {
-				cli_buf_adds(b, ",\"result_base64\":\"");
-				cli_base64(b, res, rl);
-				cli_buf_adds(b, "\"");
+				cli_buf b64 = {0};
+
+				if (cli_base64(&b64, res, rl))
+					w.err = -1;
+				gd__jsonw_key(&w, "result_base64");
+				gd__jsonw_str(&w, b64.p ? b64.p : "", b64.len);
+				cli_buf_free(&b64);
 				break;
 			}
 			/* fall through */
 		default:
-			cli_buf_adds(b, ",\"result\":");
-			cli_json_str(b, res, rl);
+			gd__jsonw_key(&w, "result");
+			gd__jsonw_str(&w, res, rl);
 		}
 	}
 	if (ev->type != GD_EV_SUCCESS && ev->message && strchr(ev->message, '\n')) {
 		/* the error member holds the first line; the rest (a traceback) */
 		const char *rest = strchr(ev->message, '\n') + 1;
 
-		cli_buf_adds(b, ",\"details\":");
-		cli_json_str(b, rest, strlen(rest));
+		gd__jsonw_key(&w, "details");
+		gd__jsonw_str(&w, rest, strlen(rest));
 	}
 	if (ev->task_len >= 1 && *(const char *)ev->task_data == CLI_TASK_LINE)
-		add_task(b, (const char *)ev->task_data + 1, ev->task_len - 1);
+		add_task(&w, (const char *)ev->task_data + 1, ev->task_len - 1);
+	if (gd__jsonw_flush(&w))
+		return 0; /* out of memory: the record goes without these members */
 	if (!b->p)
 		return 0;
 	if (b->len >= size)

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "../jsonw.h"
 
 /* The project's one JSON writer (src/jsonw.c, compiled into the command
  * too: the library does not export it). */
@@ -244,6 +243,17 @@ int cli_json_valid(const void *data, size_t n, size_t *bad_at)
 	if (!ok && bad_at)
 		*bad_at = j.i;
 	return ok;
+}
+
+void cli_jsonw(gd__jsonw *w, cli_buf *b)
+{
+	gd__jsonw_init(w, put_buf, b, 0);
+}
+
+void cli_jsonw_members(gd__jsonw *w, cli_buf *b)
+{
+	gd__jsonw_init(w, put_buf, b, 0);
+	gd__jsonw_members_open(w);
 }
 
 int cli_json_embed(cli_buf *b, const void *data, size_t n)

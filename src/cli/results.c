@@ -346,17 +346,22 @@ static int put_row(const ropts *o, const char *line, size_t len, cli_buf *out, c
 	if (nm < 0)
 		nm = 0; /* checksummed, so ours: cannot happen */
 	if (o->fmt == FMT_JSONL) {
-		int rc = cli_buf_add(out, "{", 1);
+		gd__jsonw w;
 
+		/* an object of just those members, written by the JSON writer */
+		cli_jsonw(&w, out);
+		gd__jsonw_obj(&w);
 		for (size_t i = 0; i < o->n_fields; i++) {
 			const cli_member *f = find(m, nm, o->fields[i]);
 
-			rc |= i ? cli_buf_add(out, ",", 1) : 0;
-			rc |= cli_json_str(out, o->fields[i], strlen(o->fields[i]));
-			rc |= cli_buf_add(out, ":", 1);
-			rc |= f ? cli_buf_add(out, f->val, f->vlen) : cli_buf_adds(out, "null");
+			gd__jsonw_key(&w, o->fields[i]);
+			if (f)
+				gd__jsonw_json(&w, f->val, f->vlen);
+			else
+				gd__jsonw_null(&w);
 		}
-		return rc | cli_buf_adds(out, "}\n");
+		gd__jsonw_obj_end(&w);
+		return gd__jsonw_flush(&w) || cli_buf_add(out, "\n", 1);
 	}
 	for (size_t i = 0; i < o->n_fields; i++) {
 		if (i && cli_buf_adds(out, o->fmt == FMT_CSV ? "," : "\t"))
