@@ -74,14 +74,12 @@ static double rate_of(cli_status *s, double now, uint64_t done)
 	return (double)(done - s->rd[oldest]) / (now - s->rt[oldest]);
 }
 
-static void add_num(cli_buf *b, const char *key, double v, int is_int)
+/* A number member: a count (is_int) or seconds/rates with 3 decimals; not
+ * finite (unknown): null. */
+static void add_num(gd__jsonw *w, const char *key, double v, int is_int)
 {
-	if (!isfinite(v))
-		cli_buf_printf(b, ",\"%s\":null", key);
-	else if (is_int)
-		cli_buf_printf(b, ",\"%s\":%.0f", key, v);
-	else
-		cli_buf_printf(b, ",\"%s\":%.3f", key, v);
+	gd__jsonw_key(w, key);
+	gd__jsonw_fixed(w, v, is_int ? 0 : 3);
 }
 
 static int write_file(cli_status *s, const char *state, const gd_stats *st, int final)
@@ -90,6 +88,7 @@ static int write_file(cli_status *s, const char *state, const gd_stats *st, int 
 	double now = gd_now(), wall = wall_now();
 	uint64_t done = st->completed + st->failed + st->timed_out, inflight = 0;
 	int fd, rc = 0;
+	gd__jsonw jw;
 
 	for (int i = 0; i < st->n_workers; i++)
 		inflight += gd_stats_worker(st, i)->in_flight;
@@ -98,61 +97,98 @@ static int write_file(cli_status *s, const char *state, const gd_stats *st, int 
 	uint64_t left = total > done + st->skipped ? total - done - st->skipped : 0;
 
 	b->len = 0;
-	cli_buf_printf(b, "{\"version\":1,\"state\":\"%s\",\"host\":", state);
-	cli_json_str(b, s->host, strlen(s->host));
-	cli_buf_printf(b, ",\"pid\":%d,\"started\":%.3f,\"updated\":%.3f,\"interval_s\":%g", s->pid,
-	               s->started, wall, s->interval);
-	cli_buf_printf(b,
-	               ",\"completed\":%llu,\"failed\":%llu,\"timed_out\":%llu,\"in_flight\":%llu,"
-	               "\"skipped\":%llu",
-	               (unsigned long long)st->completed, (unsigned long long)st->failed,
-	               (unsigned long long)st->timed_out,
-	               (unsigned long long)(final ? 0 : inflight), (unsigned long long)st->skipped);
+	cli_jsonw(&jw, b);
+	gd__jsonw_obj(&jw);
+	gd__jsonw_key(&jw, "version");
+	gd__jsonw_int(&jw, 1);
+	gd__jsonw_key(&jw, "state");
+	gd__jsonw_cstr(&jw, state);
+	gd__jsonw_key(&jw, "host");
+	gd__jsonw_cstr(&jw, s->host);
+	gd__jsonw_key(&jw, "pid");
+	gd__jsonw_int(&jw, s->pid);
+	add_num(&jw, "started", s->started, 0);
+	add_num(&jw, "updated", wall, 0);
+	add_num(&jw, "interval_s", s->interval, 0);
+	gd__jsonw_key(&jw, "completed");
+	gd__jsonw_uint(&jw, st->completed);
+	gd__jsonw_key(&jw, "failed");
+	gd__jsonw_uint(&jw, st->failed);
+	gd__jsonw_key(&jw, "timed_out");
+	gd__jsonw_uint(&jw, st->timed_out);
+	gd__jsonw_key(&jw, "in_flight");
+	gd__jsonw_uint(&jw, final ? 0 : inflight);
+	gd__jsonw_key(&jw, "skipped");
+	gd__jsonw_uint(&jw, st->skipped);
+	gd__jsonw_key(&jw, "total");
 	if (total)
-		cli_buf_printf(b, ",\"total\":%llu", (unsigned long long)total);
+		gd__jsonw_uint(&jw, total);
 	else
-		cli_buf_adds(b, ",\"total\":null");
-	add_num(b, "rate", rate >= 0 && !final ? rate : NAN, 0);
-	add_num(b, "eta_s", total && rate > 0 && !final ? (double)left / rate : final ? 0 : NAN, 0);
-	add_num(b, "elapsed_s", st->elapsed_s > 0 ? st->elapsed_s : wall - s->started, 0);
-	cli_buf_adds(b, ",\"workers\":[");
+		gd__jsonw_null(&jw);
+	add_num(&jw, "rate", rate >= 0 && !final ? rate : NAN, 0);
+	add_num(&jw, "eta_s",
+	        total && rate > 0 && !final ? (double)left / rate
+	        : final                     ? 0
+	                                    : NAN,
+	        0);
+	add_num(&jw, "elapsed_s", st->elapsed_s > 0 ? st->elapsed_s : wall - s->started, 0);
+	gd__jsonw_key(&jw, "workers");
+	gd__jsonw_arr(&jw);
 	for (int i = 0; i < st->n_workers; i++) {
 		const gd_worker_stats *w = gd_stats_worker(st, i);
 		int busy = w->in_flight && w->state == GD_WS_BUSY && !final;
 
-		cli_buf_printf(b, "%s{\"id\":%d,\"host\":", i ? "," : "", w->worker_id);
-		cli_json_str(b, w->host, strnlen(w->host, sizeof(w->host)));
+		gd__jsonw_obj(&jw);
+		gd__jsonw_key(&jw, "id");
+		gd__jsonw_int(&jw, w->worker_id);
+		gd__jsonw_key(&jw, "host");
+		gd__jsonw_str(&jw, w->host, strnlen(w->host, sizeof(w->host)));
+		gd__jsonw_key(&jw, "gpu");
 		if (w->gpu.index >= 0)
-			cli_buf_printf(b, ",\"gpu\":%d", w->gpu.index);
+			gd__jsonw_int(&jw, w->gpu.index);
 		else
-			cli_buf_adds(b, ",\"gpu\":null");
-		cli_buf_printf(b, ",\"state\":\"%s\"", gd_worker_state_name(w->state));
+			gd__jsonw_null(&jw);
+		gd__jsonw_key(&jw, "state");
+		gd__jsonw_cstr(&jw, gd_worker_state_name(w->state));
+		gd__jsonw_key(&jw, "task");
 		if (busy)
-			cli_buf_printf(b, ",\"task\":%llu,\"task_s\":%.3f",
-			               (unsigned long long)w->current_task, now - w->current_since);
+			gd__jsonw_uint(&jw, w->current_task);
 		else
-			cli_buf_adds(b, ",\"task\":null,\"task_s\":null");
-		cli_buf_printf(b, ",\"done\":%llu,\"failed\":%llu,\"timed_out\":%llu}",
-		               (unsigned long long)w->completed, (unsigned long long)w->failed,
-		               (unsigned long long)w->timed_out);
+			gd__jsonw_null(&jw);
+		add_num(&jw, "task_s", busy ? now - w->current_since : NAN, 0);
+		gd__jsonw_key(&jw, "done");
+		gd__jsonw_uint(&jw, w->completed);
+		gd__jsonw_key(&jw, "failed");
+		gd__jsonw_uint(&jw, w->failed);
+		gd__jsonw_key(&jw, "timed_out");
+		gd__jsonw_uint(&jw, w->timed_out);
+		gd__jsonw_obj_end(&jw);
 	}
-	cli_buf_adds(b, "],\"reasons\":[");
+	gd__jsonw_arr_end(&jw);
+	gd__jsonw_key(&jw, "reasons");
+	gd__jsonw_arr(&jw);
 	int idx[GD__REASONS_MAX + 1];
 	int n = gd__reasons_sorted(&s->reasons, idx, 10);
 	for (int k = 0; k < n; k++) {
 		const gd__reason *r = gd__reasons_at(&s->reasons, idx[k]);
 		uint64_t shown = r->count < GD__REASON_IDS ? r->count : GD__REASON_IDS;
 
-		cli_buf_printf(b, "%s{\"count\":%llu,\"reason\":", k ? "," : "",
-		               (unsigned long long)r->count);
-		const char *t = r->text[0] ? r->text : "other reasons";
-		cli_json_str(b, t, strlen(t));
-		cli_buf_adds(b, ",\"tasks\":[");
+		gd__jsonw_obj(&jw);
+		gd__jsonw_key(&jw, "count");
+		gd__jsonw_uint(&jw, r->count);
+		gd__jsonw_key(&jw, "reason");
+		gd__jsonw_cstr(&jw, r->text[0] ? r->text : "other reasons");
+		gd__jsonw_key(&jw, "tasks");
+		gd__jsonw_arr(&jw);
 		for (uint64_t j = 0; j < shown; j++)
-			cli_buf_printf(b, "%s%llu", j ? "," : "", (unsigned long long)r->ids[j]);
-		cli_buf_adds(b, "]}");
+			gd__jsonw_uint(&jw, r->ids[j]);
+		gd__jsonw_arr_end(&jw);
+		gd__jsonw_obj_end(&jw);
 	}
-	cli_buf_adds(b, "]}\n");
+	gd__jsonw_arr_end(&jw);
+	gd__jsonw_obj_end(&jw);
+	if (gd__jsonw_flush(&jw) || cli_buf_add(b, "\n", 1))
+		return -1;
 	if (!b->p)
 		return -1;
 	fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -406,11 +442,6 @@ static void fmt_dur(char *buf, size_t n, double s)
 		snprintf(buf, n, "%02lu:%02lu", t / 60, t % 60);
 }
 
-static void json_num(cli_buf *b, const char *key, double v, int is_int)
-{
-	add_num(b, key, v, is_int);
-}
-
 #define MAX_MEMBERS 64
 #define MAX_ITEMS   4096
 
@@ -490,32 +521,39 @@ static int report(const char *results, int json, FILE *out, int *running)
 
 	if (json) {
 		cli_buf b = {0};
+		gd__jsonw jw;
 
-		cli_buf_printf(&b, "{\"state\":\"%s\"", state);
-		json_num(&b, "completed", completed, 1);
-		json_num(&b, "failed", failed, 1);
-		json_num(&b, "timed_out", timed_out, 1);
-		json_num(&b, "in_flight", inflight, 1);
-		json_num(&b, "total", total, 1);
-		json_num(&b, "rate", rate, 0);
-		json_num(&b, "eta_s", eta, 0);
-		json_num(&b, "elapsed_s", elapsed, 0);
-		json_num(&b, "heartbeat_age_s", age, 0);
-		cli_buf_adds(&b, ",\"host\":");
-		cli_json_str(&b, host, strlen(host));
-		json_num(&b, "pid", pidv, 1);
-		json_num(&b, "journal_records", jc.have ? (double)jc.records : NAN, 1);
-		cli_buf_adds(&b, ",\"workers\":");
+		cli_jsonw(&jw, &b);
+		gd__jsonw_obj(&jw);
+		gd__jsonw_key(&jw, "state");
+		gd__jsonw_cstr(&jw, state);
+		add_num(&jw, "completed", completed, 1);
+		add_num(&jw, "failed", failed, 1);
+		add_num(&jw, "timed_out", timed_out, 1);
+		add_num(&jw, "in_flight", inflight, 1);
+		add_num(&jw, "total", total, 1);
+		add_num(&jw, "rate", rate, 0);
+		add_num(&jw, "eta_s", eta, 0);
+		add_num(&jw, "elapsed_s", elapsed, 0);
+		add_num(&jw, "heartbeat_age_s", age, 0);
+		gd__jsonw_key(&jw, "host");
+		gd__jsonw_cstr(&jw, host);
+		add_num(&jw, "pid", pidv, 1);
+		add_num(&jw, "journal_records", jc.have ? (double)jc.records : NAN, 1);
+		/* the status file's arrays as they are (checked JSON: its members) */
+		gd__jsonw_key(&jw, "workers");
 		if (wm)
-			cli_buf_add(&b, wm->val, wm->vlen);
+			gd__jsonw_json(&jw, wm->val, wm->vlen);
 		else
-			cli_buf_adds(&b, "[]");
-		cli_buf_adds(&b, ",\"reasons\":");
+			gd__jsonw_json(&jw, "[]", 2);
+		gd__jsonw_key(&jw, "reasons");
 		if (rm)
-			cli_buf_add(&b, rm->val, rm->vlen);
+			gd__jsonw_json(&jw, rm->val, rm->vlen);
 		else
-			cli_buf_adds(&b, "[]");
-		cli_buf_adds(&b, "}\n");
+			gd__jsonw_json(&jw, "[]", 2);
+		gd__jsonw_obj_end(&jw);
+		if (!gd__jsonw_flush(&jw))
+			cli_buf_add(&b, "\n", 1);
 		if (b.p)
 			fputs(b.p, out);
 		cli_buf_free(&b);
