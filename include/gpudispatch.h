@@ -259,14 +259,17 @@ typedef int (*gd_generator_fn)(void *state, gd_buf *task);
 /* ------------------------------------------------------------ statistics */
 
 typedef enum gd_worker_state {
-	GD_WS_INIT = 0, /**< started, setup not finished */
-	GD_WS_IDLE,     /**< ready, holds no task */
-	GD_WS_BUSY,     /**< holds at least one task */
-	GD_WS_DONE,     /**< cleaned up and left */
-	GD_WS_ERROR     /**< setup failed: takes no task */
+	GD_WS_INIT = 0,   /**< started, setup not finished */
+	GD_WS_IDLE,       /**< ready, holds no task */
+	GD_WS_BUSY,       /**< holds at least one task */
+	GD_WS_DONE,       /**< cleaned up and left */
+	GD_WS_ERROR,      /**< setup failed: takes no task */
+	GD_WS_QUARANTINED /**< its last cfg.quarantine tasks failed while others
+	                       succeeded: takes no new task (message says why) */
 } gd_worker_state;
 
-/** \return "initializing", "idle", "processing", "finished" or "error". */
+/** \return "initializing", "idle", "processing", "finished", "error" or
+ * "quarantined". */
 GD_EXPORT const char *gd_worker_state_name(gd_worker_state s);
 
 typedef struct gd_worker_stats {
@@ -318,6 +321,7 @@ typedef struct gd_stats {
 	/** The stop level (GD_STOP_DRAIN or GD_STOP_NOW) that a cfg.halt
 	 * condition raised, 0 when none did. */
 	int halted;
+	int n_quarantined; /**< workers retired by cfg.quarantine */
 } gd_stats;
 
 /** How an application declares the gd_stats it passes to gd_run(). */
@@ -515,6 +519,11 @@ typedef struct gd_config {
 	 * node that are close to each other (docs/placement.md), at most
 	 * GD_MAX_WORKER_GPUS. */
 	unsigned gpus_per_worker;
+	/** K > 0: a worker whose last K attempts all failed (error, crash or
+	 * timeout) while other workers have succeeded is quarantined: it takes
+	 * no new task; its failed tasks are retried elsewhere as cfg.retries
+	 * allows.  0 (default): never. */
+	unsigned quarantine;
 } gd_config;
 
 /** cfg.halt: when a halt condition is met (the values of gd_stop_level). */

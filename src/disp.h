@@ -50,11 +50,14 @@ typedef struct slot {
 
 typedef struct wk {
 	int state;
-	int stop_sent;    /* STOP went out (the end) */
-	int abort_sent;   /* ABORT went out (stop now); may follow a STOP */
-	gd__ring held;    /* slots held, oldest first (at most W) */
-	unsigned big;     /* of which past the eager limit */
-	unsigned big_max; /* how many of those it may hold */
+	unsigned fails_in_row; /* attempts failed since its last success (cfg.quarantine) */
+	int quarantined;
+	char last_error[160]; /* its last failed attempt's message */
+	int stop_sent;        /* STOP went out (the end) */
+	int abort_sent;       /* ABORT went out (stop now); may follow a STOP */
+	gd__ring held;        /* slots held, oldest first (at most W) */
+	unsigned big;         /* of which past the eager limit */
+	unsigned big_max;     /* how many of those it may hold */
 	double last_done;
 	/* the worker's drops, mapped here when it shares this node */
 	gd__shm drop[GD_DROPS];  /* fd -1 = none */

@@ -117,6 +117,42 @@ static void check_halt(disp *d)
 	}
 }
 
+/*
+ * cfg.quarantine: worker i's last K attempts failed.  While no other worker
+ * has succeeded it is not the worker's fault (all failing is the tasks'); once
+ * one has, worker i takes no new task.  Tasks it holds still report; their
+ * failures are retried on other workers as cfg.retries allows.
+ */
+static void maybe_quarantine(disp *d, int i, const char *last_error)
+{
+	gd_worker_stats *row = &d->st->workers[i];
+	wk *w = &d->w[i];
+
+	if (!d->cfg->quarantine || w->quarantined || w->state != W_READY ||
+	    w->fails_in_row < d->cfg->quarantine || d->st->completed <= row->completed)
+		return;
+	w->quarantined = 1;
+	d->live--;
+	d->st->n_quarantined++;
+	snprintf(row->message, sizeof(row->message), "quarantined: its last %u tasks failed: %s",
+	         w->fails_in_row, last_error && last_error[0] ? last_error : "?");
+	if (last_error)
+		gd__strlcpy(w->last_error, last_error, sizeof(w->last_error));
+	gd__logf(&d->log, GD_LOG_WARNING, "worker %d on %s %s", i, row->host, row->message);
+	gd__disp_set_state(d, i, W_RETIRED);
+	/* what it was given back may run elsewhere */
+	for (int k = 0; k < d->nw; k++)
+		gd__disp_mark_hungry(d, k);
+}
+
+/* Another worker succeeded: workers past the limit are quarantined now. */
+static void quarantine_others(disp *d, int ok_worker)
+{
+	for (int k = 0; k < d->nw; k++)
+		if (k != ok_worker && d->w[k].fails_in_row >= d->cfg->quarantine)
+			maybe_quarantine(d, k, d->w[k].last_error);
+}
+
 static void on_result(disp *d, int i, const gd__rec *r, int si)
 {
 	slot *s = &d->slots[si];
@@ -131,6 +167,9 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 	if (r->type == GD_REC_SUCCESS) {
 		row->completed++;
 		d->st->completed++;
+		d->w[i].fails_in_row = 0;
+		if (d->cfg->quarantine)
+			quarantine_others(d, i);
 		ev.type = GD_EV_SUCCESS;
 		ev.data = r->payload;
 		ev.len = r->len;
@@ -146,6 +185,14 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 	uint32_t text_len;
 	gd__exit_get(r, &ev.exit, &text, &text_len); /* checked by on_record() */
 	snprintf(msg, sizeof(msg), "%.*s", (int)GD__MIN(text_len, 4095u), (const char *)text);
+	if (d->cfg->quarantine) {
+		d->w[i].fails_in_row++;
+		if (r->type == GD_REC_TIMEOUT && !msg[0])
+			gd__strlcpy(d->w[i].last_error, "timed out", sizeof(d->w[i].last_error));
+		else
+			gd__strlcpy(d->w[i].last_error, msg, sizeof(d->w[i].last_error));
+		maybe_quarantine(d, i, d->w[i].last_error);
+	}
 	if (s->attempt <= d->cfg->retries && !d->term.level) {
 		add_hist(s, s->attempt, i, msg);
 		d->st->retried++;

@@ -21,8 +21,9 @@ void gd__disp_set_state(disp *d, int i, int state)
 	if (state == W_READY)
 		d->st->workers[i].state = GD_WS_IDLE;
 	else if (state == W_RETIRED)
-		d->st->workers[i].state = GD_WS_ERROR;
-	else if (state == W_GONE && d->st->workers[i].state != GD_WS_ERROR)
+		d->st->workers[i].state = d->w[i].quarantined ? GD_WS_QUARANTINED : GD_WS_ERROR;
+	else if (state == W_GONE && d->st->workers[i].state != GD_WS_ERROR &&
+	         d->st->workers[i].state != GD_WS_QUARANTINED)
 		d->st->workers[i].state = GD_WS_DONE;
 	gd__disp_update_row(d, i);
 	gd__disp_emit(d, d->cb->on_worker, &ev);

@@ -50,6 +50,8 @@ const char *gd_worker_state_name(gd_worker_state s)
 		return "finished";
 	case GD_WS_ERROR:
 		return "error";
+	case GD_WS_QUARANTINED:
+		return "quarantined";
 	}
 	return "?";
 }

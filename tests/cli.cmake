@@ -30,3 +30,8 @@ add_test(NAME cli_gpus_per_worker COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_g
 set_tests_properties(cli_gpus_per_worker PROPERTIES
   ENVIRONMENT "${GD_TEST_ENV};GD_CLI=$<TARGET_FILE:gpudispatch-cli>;GD_MPIEXEC=${MPIEXEC_EXECUTABLE};GD_TOPO_DIR=${GD_CLI_TOPO_DIR}"
   TIMEOUT 600 LABELS "cli;mpi;placement")
+
+add_test(NAME cli_quarantine COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_quarantine.sh)
+set_tests_properties(cli_quarantine PROPERTIES
+  ENVIRONMENT "${GD_TEST_ENV};GD_CLI=$<TARGET_FILE:gpudispatch-cli>;GD_MPIEXEC=${MPIEXEC_EXECUTABLE}"
+  TIMEOUT 300 LABELS "cli;mpi")

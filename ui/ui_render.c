@@ -55,6 +55,7 @@ attr_t gd__ui_status_attr(gd_worker_state s, int color)
 	case GD_WS_DONE:
 		return color ? COLOR_PAIR(GD__PAIR_DONE) | A_BOLD : A_UNDERLINE;
 	case GD_WS_ERROR:
+	case GD_WS_QUARANTINED:
 		return color ? COLOR_PAIR(GD__PAIR_ERROR) | A_BOLD : A_REVERSE | A_BOLD;
 	}
 	return A_NORMAL;
@@ -285,14 +286,14 @@ static int count_hosts(const gd_stats *st)
 
 static void status_summary(WINDOW *w, int y, int width, const gd__ui_snap *s, const gd__ui_view *v)
 {
-	int n[GD_WS_ERROR + 1] = {0};
+	int n[GD_WS_QUARANTINED + 1] = {0};
 	for (int i = 0; i < s->st.n_workers; i++) {
 		unsigned st = s->st.workers[i].state;
-		if (st <= GD_WS_ERROR)
+		if (st <= GD_WS_QUARANTINED)
 			n[st]++;
 	}
-	static const gd_worker_state order[] = {GD_WS_BUSY, GD_WS_IDLE, GD_WS_INIT, GD_WS_DONE,
-	                                        GD_WS_ERROR};
+	static const gd_worker_state order[] = {GD_WS_BUSY, GD_WS_IDLE,  GD_WS_INIT,
+	                                        GD_WS_DONE, GD_WS_ERROR, GD_WS_QUARANTINED};
 	int x = putf(w, y, 0, width, A_BOLD, "Workers %d:", s->st.n_workers);
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		gd_worker_state st = order[i];

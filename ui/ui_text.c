@@ -5,14 +5,14 @@
 
 static void worker_counts(FILE *f, const gd_stats *st)
 {
-	int n[GD_WS_ERROR + 1] = {0};
+	int n[GD_WS_QUARANTINED + 1] = {0};
 	for (int i = 0; i < st->n_workers; i++) {
 		unsigned s = st->workers[i].state;
-		if (s <= GD_WS_ERROR)
+		if (s <= GD_WS_QUARANTINED)
 			n[s]++;
 	}
-	static const gd_worker_state order[] = {GD_WS_BUSY, GD_WS_IDLE, GD_WS_INIT, GD_WS_DONE,
-	                                        GD_WS_ERROR};
+	static const gd_worker_state order[] = {GD_WS_BUSY, GD_WS_IDLE,  GD_WS_INIT,
+	                                        GD_WS_DONE, GD_WS_ERROR, GD_WS_QUARANTINED};
 	fprintf(f, "workers:");
 	const char *sep = " ";
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {

@@ -17,7 +17,7 @@ P = ctypes.POINTER
 
 # gd_event_type, gd_worker_state, gd_stop_level, gd_ui_mode
 EV_SUCCESS, EV_ERROR, EV_TIMEOUT, EV_SETUP_FAIL = 1, 2, 3, 4
-WS_NAMES = ["initializing", "idle", "processing", "finished", "error"]
+WS_NAMES = ["initializing", "idle", "processing", "finished", "error", "quarantined"]
 STOP_DRAIN, STOP_NOW = 1, 2
 UI_NONE, UI_AUTO = 0, 1
 ISOLATE_PROCESS = 0

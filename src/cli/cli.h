@@ -137,6 +137,7 @@ typedef struct cli_opts {
 	size_t n_gpu_ids;
 	unsigned workers_per_gpu;                   /* --workers-per-gpu */
 	unsigned gpus_per_worker;                   /* --gpus-per-worker, 0 = default */
+	unsigned quarantine;                        /* --quarantine K, 0 = off */
 	int json;                                   /* placement --json */
 	int monochrome;                             /* --monochrome */
 	const char *setup_args[CLI_MAX_SETUP_ARGS]; /* --setup-arg KEY=VALUE, as given */

@@ -313,6 +313,7 @@ static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg, gd
 		cfg->workers_per_gpu = o->workers_per_gpu;
 	if (o->gpus_per_worker)
 		cfg->gpus_per_worker = o->gpus_per_worker;
+	cfg->quarantine = o->quarantine;
 	gd_ui_options_init(ui, sizeof(*ui));
 	ui->mode = o->ui;
 	/* the dashboard reads keys from rank 0's standard input: not when the

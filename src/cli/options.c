@@ -94,6 +94,8 @@ void cli_usage(FILE *out)
 	      "  --monochrome          dashboard without colours\n"
 	      "  --gpus LIST           use only these GPU indices, e.g. 0,1,3 (default all)\n"
 	      "  --workers-per-gpu N   let N workers share a GPU (default 1)\n"
+	      "  --quarantine K        retire a worker whose last K tasks all failed while other\n"
+	      "                        workers succeed (default off); see --retries\n"
 	      "  --gpus-per-worker N   give each worker N GPUs of its node that are close to\n"
 	      "                        each other (default 1; docs/placement.md)\n"
 	      "  --no-placement        do not bind workers to GPUs or cores\n"
@@ -293,6 +295,7 @@ static const struct opt opts_table[] = {
         {"halt", O_VALUE, 1, 0},
         {"gpus-per-worker", O_VALUE, 1, 1},
         {"status-interval", O_VALUE, 1, 0},
+        {"quarantine", O_VALUE, 1, 0},
 };
 
 /* A --setup-arg key: a name a program can take as a keyword argument. */
@@ -399,6 +402,10 @@ static int set_opt(cli_opts *o, const char *name, const char *val, char *err, si
 		if (parse_u64(val, 1024, &u) || u == 0)
 			return BAD("a whole number from 1 to 1024");
 		o->workers_per_gpu = (unsigned)u;
+	} else if (!strcmp(name, "quarantine")) {
+		if (parse_u64(val, 1000000, &u) || u == 0)
+			return BAD("a whole number of tasks from 1 to 1000000");
+		o->quarantine = (unsigned)u;
 	} else if (!strcmp(name, "gpus-per-worker")) {
 		if (parse_u64(val, GD_MAX_WORKER_GPUS, &u) || u == 0)
 			return BAD("a whole number from 1 to " GD__STR(GD_MAX_WORKER_GPUS));
