@@ -66,11 +66,13 @@ void gd__disp_requeue(disp *d, int si)
 }
 
 /* Take the oldest re-queued slot that may run on worker i: not where it
- * last ran, unless no other worker is left.  \return -1 if none. */
+ * last ran, unless no other worker is left (one still starting counts: a
+ * worker that is ready first must not take back its own failure).
+ * \return -1 if none. */
 int gd__disp_take_requeued(disp *d, int i)
 {
 	for (unsigned k = 0; k < d->rq.count; k++)
-		if (d->slots[gd__ring_at(&d->rq, k)].last_worker != i || d->live <= 1)
+		if (d->slots[gd__ring_at(&d->rq, k)].last_worker != i || d->live + d->pending <= 1)
 			return gd__ring_take(&d->rq, k); /* FIFO order kept */
 	return -1;
 }
