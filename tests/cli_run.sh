@@ -139,7 +139,14 @@ kill -USR1 "$pid"
 wait "$pid" || RC=$?
 kill "$watchdog" 2>/dev/null || true
 n_first=$(grep -c . r7.jsonl || true)
-check "interrupt: exit 3 = interrupted, resumable (got $RC; $(grep gpudispatch err.txt | tr '\n' ' '))" [ "$RC" = 3 ]
+# MPICH's mpiexec (hydra) forwards SIGUSR1 and the run drains as under Open
+# MPI, but hydra then mostly exits 0 instead of rank 0's 3 (rank 0 signalled
+# directly does exit 3 through it): documented in docs/cli.md; the drain is
+# checked below by the message and the results file
+want_rc=3
+"$MPIEXEC" --version 2>&1 | grep -q HYDRA && want_rc='[03]'
+check "interrupt: exit 3 = interrupted, resumable (got $RC; $(grep gpudispatch err.txt | tr '\n' ' '))" \
+	bash -c "[[ '$RC' == $want_rc ]]"
 check "interrupt: stopped early ($n_first of 20 done)" [ "$n_first" -lt 20 ]
 check "interrupt: what finished is recorded once" [ -z "$(ids r7.jsonl | tr ' ' '\n' | uniq -d)" ]
 check "interrupt: message says --resume" grep -q 'run again with --resume' err.txt
