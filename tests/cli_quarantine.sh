@@ -15,6 +15,12 @@ check "no task ended on worker 0 (and some on worker 1)" sh -c "! grep -q '\"wor
 check "the summary shows worker 0 quarantined" grep -Eq '^ +0 +[^ ]+ +[^ ]+ +quarantined ' out.txt
 check "with its last error" grep -Eq '^ +quarantined: its last [0-9]+ tasks failed: command exited with status 3; stderr: CUDA error: an illegal memory access' out.txt
 check "the other workers finished" sh -c '[ "$(grep -Ec "^ +[12] +[^ ]+ +[^ ]+ +finished " out.txt)" = 2 ]'
+check "the status file names it, with the reason" /usr/bin/python3 -c '
+import json
+s = json.load(open("r.jsonl.status"))
+w = [x for x in s["workers"] if x["id"] == 0][0]
+assert s["quarantined"] == 1 and w["state"] == "quarantined", s
+assert "CUDA error: an illegal memory access" in w["reason"], w'
 check "a warning said so when it happened" grep -q '^gpudispatch\[0\]: worker 0 on .* quarantined: its last' err.txt
 
 # without --quarantine worker 0 keeps taking tasks

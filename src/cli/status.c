@@ -162,9 +162,22 @@ static int write_file(cli_status *s, const char *state, const gd_stats *st, int 
 		gd__jsonw_uint(&jw, w->failed);
 		gd__jsonw_key(&jw, "timed_out");
 		gd__jsonw_uint(&jw, w->timed_out);
+		if (w->n_gpus > 1) { /* --gpus-per-worker: all of them */
+			gd__jsonw_key(&jw, "gpus");
+			gd__jsonw_arr(&jw);
+			for (int k = 0; k < w->n_gpus && k < GD_MAX_WORKER_GPUS; k++)
+				gd__jsonw_int(&jw, w->gpu_indices[k]);
+			gd__jsonw_arr_end(&jw);
+		}
+		if (w->state == GD_WS_QUARANTINED) { /* --quarantine: why */
+			gd__jsonw_key(&jw, "reason");
+			gd__jsonw_str(&jw, w->message, strnlen(w->message, sizeof(w->message)));
+		}
 		gd__jsonw_obj_end(&jw);
 	}
 	gd__jsonw_arr_end(&jw);
+	gd__jsonw_key(&jw, "quarantined");
+	gd__jsonw_int(&jw, st->n_quarantined);
 	gd__jsonw_key(&jw, "reasons");
 	gd__jsonw_arr(&jw);
 	int idx[GD__REASONS_MAX + 1];
