@@ -322,6 +322,12 @@ typedef struct gd_stats {
 	 * condition raised, 0 when none did. */
 	int halted;
 	int n_quarantined; /**< workers retired by cfg.quarantine */
+	/** Tasks not started because they would not have ended before
+	 * cfg.deadline: those waiting for a retry (also in not_done) and,
+	 * when cfg.total_hint is known, those the generator had not produced.
+	 * Non-zero only when the deadline stopped the run. */
+	uint64_t held_back;
+	int deadline_stop; /**< 1 when cfg.deadline stopped the run */
 } gd_stats;
 
 /** How an application declares the gd_stats it passes to gd_run(). */
@@ -524,6 +530,25 @@ typedef struct gd_config {
 	 * no new task; its failed tasks are retried elsewhere as cfg.retries
 	 * allows.  0 (default): never. */
 	unsigned quarantine;
+	/* walltime (rank 0) */
+	/** The wall-clock time (seconds since the epoch, as time() counts)
+	 * by which the run must have ended, 0 = none.  Rank 0 starts a task on
+	 * a worker only when it is expected to end (see task_time) before
+	 * deadline - deadline_margin; when no worker can take one, the run
+	 * drains and gd_run() returns GD_EINTR with the rest undone
+	 * (stats.held_back).  A task still running at deadline -
+	 * deadline_margin / 2 is abandoned (not_done), so that the run has
+	 * ended by the deadline. */
+	double deadline;
+	/** Seconds before the deadline by which the last task should end;
+	 * 0 = the default: 2 % of the time from the start to the deadline,
+	 * at least 5 s, at most 300 s. */
+	double deadline_margin;
+	/** Expected run time of a task in seconds, 0 = unknown.  Rank 0
+	 * measures it on each worker (the 90th percentile of its last 16
+	 * tasks, the run's when the worker has none yet); this is the
+	 * estimate before any task has ended, and a lower bound after. */
+	double task_time;
 } gd_config;
 
 /** cfg.halt: when a halt condition is met (the values of gd_stop_level). */

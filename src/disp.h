@@ -62,6 +62,8 @@ typedef struct wk {
 	/* the worker's drops, mapped here when it shares this node */
 	gd__shm drop[GD_DROPS];  /* fd -1 = none */
 	int drop_slot[GD_DROPS]; /* the slot whose payload it holds, -1 = free */
+	gd__durations dur;       /* its last tasks' run times (cfg.deadline) */
+	int dl_held;             /* the deadline held its next task back */
 } wk;
 
 typedef struct batch {
@@ -120,6 +122,14 @@ typedef struct disp {
 	gd__logger log;   /* the application's on_log, or stderr */
 	char host[64];
 	int rc;
+
+	/* the deadline (cfg.deadline), on the gd_now() clock; 0 = none */
+	double dl;
+	double dl_margin;
+	gd__durations dl_all; /* the run's last tasks' run times */
+	int dl_all_held;      /* every worker ready is held back */
+	int dl_stop;          /* the deadline stopped the run */
+	uint64_t jskipped;    /* tasks the journal skipped */
 
 	gd__journal *j;
 	gd__bytes rbuf;

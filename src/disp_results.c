@@ -164,6 +164,10 @@ static void on_result(disp *d, int i, const gd__rec *r, int si)
 	ev.elapsed_s = (double)r->aux * 1e-6;
 	row->busy_s += ev.elapsed_s;
 	gd__window_result(&d->win, ev.elapsed_s);
+	if (d->dl > 0) {
+		gd__dur_add(&d->w[i].dur, ev.elapsed_s);
+		gd__dur_add(&d->dl_all, ev.elapsed_s);
+	}
 	if (r->type == GD_REC_SUCCESS) {
 		row->completed++;
 		d->st->completed++;

@@ -59,6 +59,7 @@ static int generate(disp *d)
 			}
 			if (rc > 0) {
 				d->st->skipped++;
+				d->jskipped++;
 				continue;
 			}
 		}
@@ -191,6 +192,42 @@ static int send_tasks(disp *d, int i, const int *sel, int n)
 	return 0;
 }
 
+/* Whether worker i may start one more task before the deadline; if not,
+ * it is held back for the rest of the run (the deadline only comes
+ * nearer), and once every worker ready is, the run drains. */
+static int deadline_fits(disp *d, int i)
+{
+	wk *w = &d->w[i];
+	double est, since = 0, end;
+	int held = 0, ready = 0;
+
+	if (w->dl_held)
+		return 0;
+	est = gd__dl_estimate(&w->dur, &d->dl_all, d->cfg->task_time, d->cfg->task_timeout);
+	if (w->held.count) {
+		slot *s = &d->slots[gd__ring_at(&w->held, 0)];
+
+		since = GD__MAX(s->dispatched_at, w->last_done);
+	}
+	end = gd__dl_task_end(d->now, w->held.count, since, est);
+	if (end <= d->dl - d->dl_margin)
+		return 1;
+	w->dl_held = 1;
+	for (int k = 0; k < d->nw; k++)
+		if (d->w[k].state == W_READY) {
+			ready++;
+			held += d->w[k].dl_held;
+		}
+	if (held >= ready && !d->dl_all_held) {
+		d->dl_all_held = 1;
+		gd__logf(&d->log, GD_LOG_INFO,
+		         "deadline in %.0f s: no worker can end another task (about %.3g s "
+		         "each) %.0f s before it; finishing the tasks in flight",
+		         d->dl - d->now, est, d->dl_margin);
+	}
+	return 0;
+}
+
 /* Fill worker i's free credits.  \return tasks sent, or a negative error. */
 static int fill_worker(disp *d, int i)
 {
@@ -198,6 +235,8 @@ static int fill_worker(disp *d, int i)
 	int sel[64], n = 0, sent = 0, rc;
 
 	while (gd__disp_has_credit(d, i)) {
+		if (d->dl > 0 && !deadline_fits(d, i))
+			break;
 		int si = gd__disp_take_requeued(d, i);
 
 		if (si < 0)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int poll_stop(disp *d)
@@ -42,6 +43,28 @@ static void begin_stop(disp *d, int how)
 			if (d->w[i].state != W_GONE && !d->w[i].abort_sent)
 				gd__disp_send_ctl(d, i, GD_REC_ABORT);
 	}
+}
+
+/* cfg->deadline (the wall clock) on the gd_now() clock, and its margin. */
+static void deadline_start(disp *d)
+{
+	struct timespec ts;
+	double left;
+	time_t at = (time_t)d->cfg->deadline;
+	struct tm tm;
+	char when[32] = "?";
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	left = d->cfg->deadline - ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+	d->now = gd_now();
+	d->dl = d->now + left;
+	d->dl_margin = gd__dl_margin(left, d->cfg->deadline_margin);
+	if (localtime_r(&at, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	gd__logf(&d->log, GD_LOG_INFO,
+	         "deadline %s (in %.0f s): no task starts that would end less than %.0f s "
+	         "before it",
+	         when, left, d->dl_margin);
 }
 
 /* The pools and tables of the run.  \return 0, or GD_ENOMEM with whatever
@@ -214,15 +237,30 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 			gd__disp_send_ctl(&d, i, GD_REC_ABORT);
 		d.rc = rc;
 	}
+	if (cfg->deadline > 0)
+		deadline_start(&d);
 	while (d.gone < d.nw) {
-		int work = 0, want;
+		int work = 0, want, asked, dl = 0;
 
 		d.now = gd_now();
-		/* a stop asked for, or the grace after a drain passed */
-		want = gd__term_want(&d.term, d.rc ? 0 : GD__MAX(poll_stop(&d), d.halt), 0, d.now,
-		                     cfg->grace_s);
-		if (!d.rc && want > d.term.level)
+		/* a stop asked for, a halt condition, the deadline, or the grace after a drain
+		 * passed */
+		asked = d.rc ? 0 : GD__MAX(poll_stop(&d), d.halt);
+		if (d.dl > 0 && !d.rc)
+			dl = gd__dl_request(d.now, d.dl, d.dl_margin, d.dl_all_held);
+		want = gd__term_want(&d.term, GD__MAX(asked, dl), 0, d.now, cfg->grace_s);
+		if (!d.rc && want > d.term.level) {
+			if (dl > asked && !d.term.level)
+				d.dl_stop = 1; /* the deadline, not a signal, stopped it */
+			if (dl == GD_STOP_NOW && d.inflight)
+				gd__logf(&d.log, GD_LOG_WARNING,
+				         "deadline in %.0f s: abandoning the %llu task(s) still "
+				         "running",
+				         d.dl - d.now, (unsigned long long)d.inflight);
+			if (d.dl_stop && !d.term.level)
+				st->held_back += d.rq.count; /* waiting for a retry */
 			begin_stop(&d, want);
+		}
 		if (!d.rc) { /* after a generator error too: re-queued tasks still run */
 			rc = gd__disp_dispatch(&d);
 			if (rc < 0)
@@ -276,6 +314,16 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 		int si = gd__ring_pop(&d.rq);
 
 		gd__disp_abandon(&d, si, d.slots[si].last_worker);
+	}
+	st->deadline_stop = d.dl_stop;
+	/* what the generator had left, by the hint: less what it produced
+	 * and what the journal has done */
+	if (d.dl_stop && !d.gen_done && !d.gen_err) {
+		uint64_t seen =
+		        st->total + d.jskipped + (d.j ? gd__journal_skips_from(d.j, d.next_id) : 0);
+
+		if (cfg->total_hint > seen)
+			st->held_back += cfg->total_hint - seen;
 	}
 	st->elapsed_s = gd_now() - st->start_time;
 	if (d.j && gd__journal_close(d.j) && !d.rc)

@@ -307,6 +307,18 @@ int gd__journal_check(gd__journal *j, uint64_t id, const void *data, size_t len,
 	return j->resume == GD_RESUME_SKIP_FAILED;
 }
 
+uint64_t gd__journal_skips_from(const gd__journal *j, uint64_t id)
+{
+	uint64_t n = 0;
+
+	if (!j->resume)
+		return 0;
+	for (size_t k = 0; k < j->nidx; k++)
+		n += j->idx[k].id >= id &&
+		     (j->idx[k].status == GD_JS_OK || j->resume == GD_RESUME_SKIP_FAILED);
+	return n;
+}
+
 static double wall_now(void)
 {
 	struct timespec ts;

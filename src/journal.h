@@ -56,6 +56,10 @@ uint64_t gd__journal_loaded(const gd__journal *j);
 int gd__journal_check(gd__journal *j, uint64_t id, const void *data, size_t len, char *err,
                       size_t errlen);
 
+/* On resume: how many of the tasks from id on gd__journal_check() would
+ * skip (their digests unchecked). */
+uint64_t gd__journal_skips_from(const gd__journal *j, uint64_t id);
+
 /* Append a record for a finished task (buffered).  status: GD_JS_*. */
 int gd__journal_add(gd__journal *j, const gd_event *ev, int status, const gd_worker_stats *row,
                     size_t (*extra)(void *, const gd_event *, char *, size_t), void *extra_user);

@@ -8,6 +8,7 @@
 #include "placement.h"
 #include "roles.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,10 @@ static int check_local(int rank, const gd_worker_class *cls, gd_generator_fn gen
 		if (cfg->window == 0)
 			return GD_EWINDOW;
 		if (!(cfg->task_timeout >= 0) || !(cfg->setup_timeout >= 0) || !(cfg->grace_s >= 0))
+			return GD_ETIMEOUT;
+		if (!(cfg->deadline >= 0) || !(cfg->deadline_margin >= 0) ||
+		    !(cfg->task_time >= 0) || isinf(cfg->deadline) || isinf(cfg->deadline_margin) ||
+		    isinf(cfg->task_time))
 			return GD_ETIMEOUT;
 		if (cfg->n_setup_args && !cfg->setup_args)
 			return GD_EINVAL;

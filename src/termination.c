@@ -3,6 +3,10 @@
 
 #include "gpudispatch.h"
 
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
 int gd__term_want(const gd__term *t, int requested, int failed, double now, double grace_s)
 {
 	int level = t->level;
@@ -86,4 +90,75 @@ int gd__term_halt(const gd_config *cfg, const gd_stats *st)
 	if (ended < GD_HALT_PERCENT_MIN)
 		return GD_STOP_NONE;
 	return 100.0 * (double)bad >= cfg->halt_percent * (double)ended ? cfg->halt : GD_STOP_NONE;
+}
+
+void gd__dur_add(gd__durations *d, double s)
+{
+	if (!(s >= 0))
+		return;
+	d->v[d->next] = s;
+	d->next = (d->next + 1) % GD__DUR_KEEP;
+	if (d->n < GD__DUR_KEEP)
+		d->n++;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double gd__dur_quantile(const gd__durations *d, double q)
+{
+	double v[GD__DUR_KEEP];
+	unsigned k;
+
+	if (!d->n)
+		return 0;
+	memcpy(v, d->v, d->n * sizeof(v[0]));
+	qsort(v, d->n, sizeof(v[0]), cmp_double);
+	k = (unsigned)ceil(q * d->n);
+	return v[k ? k - 1 : 0];
+}
+
+double gd__dl_estimate(const gd__durations *mine, const gd__durations *all, double hint,
+                       double timeout)
+{
+	double est = gd__dur_quantile(mine->n ? mine : all, 0.9);
+
+	if (hint > est)
+		est = hint;
+	if (timeout > 0 && est > timeout)
+		est = timeout;
+	return est;
+}
+
+double gd__dl_margin(double span_s, double margin_s)
+{
+	double m = 0.02 * span_s;
+
+	if (margin_s > 0)
+		return margin_s;
+	return m < 5 ? 5 : m > 300 ? 300 : m;
+}
+
+double gd__dl_task_end(double now, unsigned held, double since, double est)
+{
+	double free_at = now;
+
+	if (held) {
+		free_at = since + est > now ? since + est : now;
+		free_at += (held - 1) * est;
+	}
+	return free_at + est;
+}
+
+int gd__dl_request(double now, double deadline, double margin, int all_held)
+{
+	if (deadline <= 0)
+		return GD_STOP_NONE;
+	if (now >= deadline - margin / 2)
+		return GD_STOP_NOW;
+	return all_held ? GD_STOP_DRAIN : GD_STOP_NONE;
 }

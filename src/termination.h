@@ -70,5 +70,44 @@ int gd__term_result(const gd__term *t, const gd__term_outcome *o);
 int gd__term_halt(const gd_config *cfg, const gd_stats *st);
 /* \return 0 when cfg's halt members make sense, else GD_EINVAL. */
 int gd__term_halt_check(const gd_config *cfg);
+/*
+ * The deadline (cfg.deadline): a task starts on a worker only when it is
+ * expected to end before the deadline minus a margin.  How long a task
+ * takes is learned per worker from its last GD__DUR_KEEP run times: their
+ * 90th percentile (the largest while it has 10 or fewer, the second
+ * largest of 16: one task that ran long does not hold the rest back, and
+ * a fast one never makes the estimate optimistic).
+ */
+#define GD__DUR_KEEP 16
+
+typedef struct gd__durations {
+	double v[GD__DUR_KEEP];
+	unsigned n;    /* kept, <= GD__DUR_KEEP */
+	unsigned next; /* where the next one goes */
+} gd__durations;
+
+void gd__dur_add(gd__durations *d, double s);
+
+/* The q-quantile (nearest rank) of what d keeps; 0 when it keeps none. */
+double gd__dur_quantile(const gd__durations *d, double q);
+
+/* A task's expected run time on a worker: the 90th percentile of its own
+ * (else of the run's, all: else unknown), never below hint (cfg.task_time)
+ * and never above timeout (cfg.task_timeout; 0 = none).  0 = unknown. */
+double gd__dl_estimate(const gd__durations *mine, const gd__durations *all, double hint,
+                       double timeout);
+
+/* The margin before the deadline: margin_s when > 0, else 2 % of span_s
+ * (the time from the run's start to its deadline), in [5 s, 300 s]. */
+double gd__dl_margin(double span_s, double margin_s);
+
+/* When a task given now to a worker would end: the worker holds `held`
+ * tasks, the oldest running since `since`, each taking est seconds. */
+double gd__dl_task_end(double now, unsigned held, double since, double est);
+
+/* The stop level the deadline asks for: NOW from deadline - margin / 2 on
+ * (what still runs then would overrun it), DRAIN when every worker ready
+ * has been held back (all_held), else NONE.  deadline 0 = none. */
+int gd__dl_request(double now, double deadline, double margin, int all_held);
 
 #endif

@@ -154,7 +154,57 @@ static void test_halt(void)
 	CU_ASSERT_EQUAL(gd__term_halt_check(&c), GD_EINVAL);
 }
 
+static void test_durations(void)
+{
+	gd__durations d = {0}, none = {0};
+
+	CU_ASSERT_EQUAL(gd__dur_quantile(&d, 0.9), 0);
+	for (int k = 0; k < 5; k++)
+		gd__dur_add(&d, 1.0 + k);
+	CU_ASSERT_EQUAL(gd__dur_quantile(&d, 0.9), 5.0); /* few: the largest */
+	gd__dur_add(&d, -1);                             /* ignored */
+	CU_ASSERT_EQUAL(d.n, 5);
+	/* 16 kept; one outlier does not set the estimate */
+	for (int k = 0; k < 15; k++)
+		gd__dur_add(&d, 2.0);
+	gd__dur_add(&d, 100.0);
+	CU_ASSERT_EQUAL(d.n, GD__DUR_KEEP);
+	CU_ASSERT_EQUAL(gd__dur_quantile(&d, 0.9), 2.0);
+	/* the oldest leave */
+	for (int k = 0; k < 16; k++)
+		gd__dur_add(&d, 3.0);
+	CU_ASSERT_EQUAL(gd__dur_quantile(&d, 0.9), 3.0);
+	/* the worker's own, else the run's; the hint a floor, the timeout a cap */
+	CU_ASSERT_EQUAL(gd__dl_estimate(&none, &d, 0, 0), 3.0);
+	CU_ASSERT_EQUAL(gd__dl_estimate(&d, &none, 0, 0), 3.0);
+	CU_ASSERT_EQUAL(gd__dl_estimate(&none, &none, 0, 0), 0); /* unknown */
+	CU_ASSERT_EQUAL(gd__dl_estimate(&none, &none, 7, 0), 7.0);
+	CU_ASSERT_EQUAL(gd__dl_estimate(&d, &none, 1, 0), 3.0);
+	CU_ASSERT_EQUAL(gd__dl_estimate(&d, &none, 0, 2.5), 2.5);
+}
+
+static void test_deadline(void)
+{
+	/* the margin: given, or 2 % in [5 s, 300 s] */
+	CU_ASSERT_EQUAL(gd__dl_margin(100, 0), 5.0);
+	CU_ASSERT_DOUBLE_EQUAL(gd__dl_margin(3600, 0), 72.0, 1e-9);
+	CU_ASSERT_EQUAL(gd__dl_margin(86400, 0), 300.0);
+	CU_ASSERT_EQUAL(gd__dl_margin(86400, 2), 2.0);
+	/* a free worker ends a task of 3 s at now + 3; one running since 8
+	 * with one queued ends the new one at 8 + 3 + 3 + 3 */
+	CU_ASSERT_EQUAL(gd__dl_task_end(10, 0, 0, 3), 13.0);
+	CU_ASSERT_EQUAL(gd__dl_task_end(10, 2, 8, 3), 17.0);
+	/* a running task past its estimate: from now */
+	CU_ASSERT_EQUAL(gd__dl_task_end(10, 1, 1, 3), 13.0);
+	/* what the deadline asks for */
+	CU_ASSERT_EQUAL(gd__dl_request(50, 0, 5, 1), GD_STOP_NONE); /* none */
+	CU_ASSERT_EQUAL(gd__dl_request(50, 100, 10, 0), GD_STOP_NONE);
+	CU_ASSERT_EQUAL(gd__dl_request(50, 100, 10, 1), GD_STOP_DRAIN);
+	CU_ASSERT_EQUAL(gd__dl_request(95, 100, 10, 0), GD_STOP_NOW);
+}
+
 static const unit_test tests[] = {
+        {"task durations", test_durations},          {"the deadline", test_deadline},
         {"levels only rise", test_levels_only_rise}, {"an error stops now", test_error_stops_now},
         {"grace after a drain", test_grace},         {"when STOP goes out", test_end_due},
         {"what gd_run returns", test_result},        {"halt conditions", test_halt},

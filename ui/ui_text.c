@@ -130,6 +130,8 @@ void gd__ui_summary(FILE *f, const gd_stats *st, int rc, const gd__reasons *reas
 	        (unsigned long long)st->failed, (unsigned long long)st->timed_out);
 	if (st->not_done)
 		fprintf(f, ", %llu not done", (unsigned long long)st->not_done);
+	if (st->size > offsetof(gd_stats, held_back) && st->held_back)
+		fprintf(f, ", %llu held back by the deadline", (unsigned long long)st->held_back);
 	fputc('\n', f);
 	if (st->skipped || st->retried)
 		fprintf(f, "           %llu skipped, %llu retried\n",

@@ -151,11 +151,21 @@ typedef struct cli_opts {
 	uint64_t halt_count;     /* N, 0 = halt_percent */
 	double halt_percent;     /* P of fail=P% */
 	double status_interval;  /* --status-interval SECONDS (default 1, 0 = no status file) */
+	double deadline;         /* --deadline, seconds since the epoch, 0 = not given */
+	int no_deadline;         /* --deadline none: not even the Slurm job's end */
+	double deadline_margin;  /* --deadline-margin, 0 = the library's default */
+	double task_time;        /* --task-time, 0 = learn it */
 } cli_opts;
 
 /* Parse a --halt SPEC into o (never, soon|now,fail=N|P%, soon|now,success=N).
  * \return 0, or -1 with a message naming the spec in err. */
 int cli_parse_halt(const char *spec, cli_opts *o, char *err, size_t errlen);
+
+/* A time as --deadline takes it: +DURATION (+90, +90s, +2h30m, +1d, from
+ * now), seconds since the epoch (digits, or @digits), or a local date and
+ * time YYYY-MM-DDTHH:MM[:SS] (a space for the T; Z at the end: UTC).
+ * \return 0 with *out in seconds since the epoch, or -1. */
+int cli_parse_time(const char *s, double now, double *out);
 
 /*
  * Parse argv (argv[0] is the program).  \return 0 with *o filled, or -1 with

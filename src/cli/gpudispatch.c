@@ -65,6 +65,81 @@ static int is_rank0_by_env(void)
 	return 1;
 }
 
+/* The first line a command prints, without its newline ("" when none). */
+static void first_line(const char *cmd, char *buf, size_t size)
+{
+	FILE *p = popen(cmd, "r");
+
+	buf[0] = '\0';
+	if (!p)
+		return;
+	if (!fgets(buf, (int)size, p))
+		buf[0] = '\0';
+	pclose(p);
+	buf[strcspn(buf, "\r\n")] = '\0';
+}
+
+/*
+ * Inside a Slurm job: when the job ends (seconds since the epoch), from
+ * SLURM_JOB_END_TIME where Slurm sets it, else from squeue, else from
+ * scontrol.  \return 0 with *end and how it was found in how, or -1 (not
+ * in a job, no time limit, or Slurm could not say).
+ */
+static int slurm_end_time(double *end, char *how, size_t howlen)
+{
+	const char *id = getenv("SLURM_JOB_ID"), *v = getenv("SLURM_JOB_END_TIME");
+	char cmd[256], line[512], *p;
+	double now = (double)time(NULL);
+
+	if (!id || !*id || strspn(id, "0123456789_") != strlen(id))
+		return -1;
+	if (v && *v && !cli_parse_time(v, now, end) && *end > 0) {
+		snprintf(how, howlen, "SLURM_JOB_END_TIME");
+		return 0;
+	}
+	/* a slurmctld that does not answer must not hold the run up */
+	snprintf(cmd, sizeof(cmd), "timeout 15 squeue -h -j %s -o %%e 2>/dev/null", id);
+	first_line(cmd, line, sizeof(line));
+	if (line[0] && !cli_parse_time(line, now, end)) {
+		snprintf(how, howlen, "squeue");
+		return 0;
+	}
+	snprintf(cmd, sizeof(cmd), "timeout 15 scontrol show job -o %s 2>/dev/null", id);
+	first_line(cmd, line, sizeof(line));
+	if ((p = strstr(line, " EndTime=")) != NULL) {
+		p += strlen(" EndTime=");
+		p[strcspn(p, " ")] = '\0';
+		if (!cli_parse_time(p, now, end)) {
+			snprintf(how, howlen, "scontrol");
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The run's deadline: --deadline, else the Slurm job's end, else none. */
+static double find_deadline(const cli_opts *o)
+{
+	char how[32], when[32] = "?";
+	double end = 0;
+
+	if (o->no_deadline)
+		return 0;
+	if (o->deadline > 0)
+		return o->deadline;
+	if (slurm_end_time(&end, how, sizeof(how)))
+		return 0;
+	time_t t = (time_t)end;
+	struct tm tm;
+	if (localtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr,
+	        "gpudispatch: Slurm job %s ends at %s (%s): that is the deadline "
+	        "(--deadline none: no deadline)\n",
+	        getenv("SLURM_JOB_ID"), when, how);
+	return end;
+}
+
 /* Number of tasks that will run: a pass over a regular file, else 0. */
 static uint64_t count_tasks(const app *a)
 {
@@ -334,6 +409,8 @@ static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg, gd
 	cfg->halt_on = o->halt_on;
 	cfg->halt_count = o->halt_count;
 	cfg->halt_percent = o->halt_percent;
+	cfg->deadline_margin = o->deadline_margin;
+	cfg->task_time = o->task_time;
 }
 
 /* Rank 0's checks before the run: everything that is bad input. */
@@ -403,6 +480,7 @@ static int run(app *a, int rank)
 	fill_config(a, &kv, &cfg, &ui);
 	if (rank == 0) {
 		cfg.total_hint = count_tasks(a);
+		cfg.deadline = find_deadline(&a->o);
 		cfg.skip = skip;
 		cfg.skip_user = a;
 		cfg.journal_extra = journal_extra;
@@ -452,6 +530,15 @@ static int run(app *a, int rank)
 		break;
 	case GD_EINTR:
 		exit_code = CLI_EXIT_INTERRUPTED;
+		if (stats.deadline_stop) {
+			fprintf(stderr,
+			        "gpudispatch: deadline: %" PRIu64 " tasks finished, %" PRIu64
+			        " held back (they would not have ended in time), %" PRIu64
+			        " abandoned in flight; run again with --resume%s to run the rest\n",
+			        stats.completed + stats.failed + stats.timed_out, stats.held_back,
+			        stats.not_done, a->o.results ? "" : " and --results FILE");
+			break;
+		}
 		fprintf(stderr,
 		        "gpudispatch: interrupted: %" PRIu64 " tasks finished, %" PRIu64
 		        " abandoned in flight; run again with --resume%s to run the rest\n",

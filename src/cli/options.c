@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -89,6 +90,15 @@ void cli_usage(FILE *out)
 	      "                        Exit 1 (fail) or 0 (success).  Default: never\n"
 	      "  --status-interval SECONDS  with --results: rewrite RESULTS.status (for\n"
 	      "                        gpudispatch status) every SECONDS (default 1, 0 = none)\n"
+	      "  --deadline TIME       end by TIME: +DURATION (+90s, +2h30m), seconds since the\n"
+	      "                        epoch, or YYYY-MM-DDTHH:MM[:SS]; a task starts only when\n"
+	      "                        it should end before TIME minus a margin, then the run\n"
+	      "                        stops with status 3 (resumable).  Default inside a Slurm\n"
+	      "                        job: the job's end time; none: no deadline\n"
+	      "  --deadline-margin SECONDS  time kept free before the deadline (default 2 % of\n"
+	      "                        the time to it, at least 5 s, at most 300 s)\n"
+	      "  --task-time SECONDS   how long a task takes, before it is measured (and the\n"
+	      "                        least that is assumed after)\n"
 	      "  --ui auto|tui|text|none  the dashboard (default auto)\n"
 	      "  --refresh HZ          dashboard refreshes per second (default 2)\n"
 	      "  --monochrome          dashboard without colours\n"
@@ -104,9 +114,9 @@ void cli_usage(FILE *out)
 	      "  -V, --version         the version\n"
 	      "\n"
 	      "Exit status: 0 every task succeeded, 1 some task failed or timed out, 2 bad usage\n"
-	      "or input, 3 interrupted by SIGINT/SIGTERM/SIGUSR1 (run the same command again\n"
-	      "with --resume to run the rest), 4 the run failed (no worker could start, MPI or I/O "
-	      "error).\n"
+	      "or input, 3 interrupted by SIGINT/SIGTERM/SIGUSR1 or stopped at the deadline (run\n"
+	      "the same command again with --resume to run the rest), 4 the run failed (no\n"
+	      "worker could start, MPI or I/O error).\n"
 	      "See docs/cli.md for the results format and the worker line protocol.\n",
 	      out);
 }
@@ -153,6 +163,104 @@ static int parse_seconds(const char *s, double *out)
 	if (errno || *end || !isfinite(v) || v < 0)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+/* +DURATION: numbers each followed by d, h, m or s (the last may go
+ * without: seconds), e.g. 90, 90s, 2h30m, 1.5h. */
+static int parse_duration(const char *s, double *out)
+{
+	double total = 0;
+
+	if (!*s)
+		return -1;
+	while (*s) {
+		char *end;
+		double v, unit = 1;
+
+		if (!isdigit((unsigned char)*s) && *s != '.')
+			return -1;
+		errno = 0;
+		v = strtod(s, &end);
+		if (errno || end == s || !isfinite(v))
+			return -1;
+		s = end;
+		switch (*s) {
+		case 'd':
+			unit = 86400;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 's':
+			unit = 1;
+			break;
+		case '\0':
+			unit = 1;
+			break;
+		default:
+			return -1;
+		}
+		if (*s)
+			s++;
+		total += v * unit;
+	}
+	*out = total;
+	return 0;
+}
+
+int cli_parse_time(const char *s, double now, double *out)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, sec = 0, n = 0;
+	char sep;
+
+	if (s[0] == '+') {
+		double dur;
+
+		if (parse_duration(s + 1, &dur) || dur <= 0)
+			return -1;
+		*out = now + dur;
+		return 0;
+	}
+	if (s[0] == '@')
+		s++;
+	if (*s && strspn(s, "0123456789") == strlen(s)) {
+		uint64_t v;
+
+		if (parse_u64(s, (uint64_t)1 << 40, &v))
+			return -1;
+		*out = (double)v;
+		return 0;
+	}
+	if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &n) != 6 ||
+	    (sep != 'T' && sep != ' '))
+		return -1;
+	s += n;
+	if (*s == ':') {
+		if (!isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]))
+			return -1;
+		sec = (s[1] - '0') * 10 + (s[2] - '0');
+		s += 3;
+	}
+	if ((*s && strcmp(s, "Z")) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 60 || h < 0 || mi < 0 || y < 1970)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	tm.tm_isdst = -1;
+	time_t t = *s == 'Z' ? timegm(&tm) : mktime(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != d) /* e.g. 02-30 */
+		return -1;
+	*out = (double)t;
 	return 0;
 }
 
@@ -296,6 +404,9 @@ static const struct opt opts_table[] = {
         {"gpus-per-worker", O_VALUE, 1, 1},
         {"status-interval", O_VALUE, 1, 0},
         {"quarantine", O_VALUE, 1, 0},
+        {"deadline", O_VALUE, 1, 0},
+        {"deadline-margin", O_VALUE, 1, 0},
+        {"task-time", O_VALUE, 1, 0},
 };
 
 /* A --setup-arg key: a name a program can take as a keyword argument. */
@@ -432,6 +543,24 @@ static int set_opt(cli_opts *o, const char *name, const char *val, char *err, si
 	} else if (!strcmp(name, "status-interval")) {
 		if (parse_seconds(val, &o->status_interval) || o->status_interval > 3600)
 			return BAD("a number of seconds from 0 to 3600");
+	} else if (!strcmp(name, "deadline")) {
+		double now = (double)time(NULL);
+
+		o->deadline = 0;
+		o->no_deadline = !strcmp(val, "none");
+		if (o->no_deadline)
+			return 0;
+		if (cli_parse_time(val, now, &o->deadline))
+			return BAD("a time: +DURATION (e.g. +90s, +2h30m), seconds since the "
+			           "epoch, YYYY-MM-DDTHH:MM[:SS], or none");
+		if (o->deadline <= now)
+			return fail(err, errlen, "--deadline: '%s' is in the past", val);
+	} else if (!strcmp(name, "deadline-margin")) {
+		if (parse_seconds(val, &o->deadline_margin) || o->deadline_margin <= 0)
+			return BAD("a number of seconds > 0");
+	} else if (!strcmp(name, "task-time")) {
+		if (parse_seconds(val, &o->task_time) || o->task_time <= 0)
+			return BAD("a number of seconds > 0");
 	} else if (!strcmp(name, "help")) {
 		o->cmd = CLI_CMD_HELP;
 	} else if (!strcmp(name, "version")) {
@@ -461,6 +590,10 @@ static int check_run(cli_opts *o, char *err, size_t errlen)
 		        "--resume needs --results FILE: the tasks recorded ok there are skipped");
 	if (o->skip_failed && !o->resume)
 		return fail(err, errlen, "--skip-failed only applies with --resume");
+	if ((o->deadline_margin > 0 || o->task_time > 0) && o->no_deadline)
+		return fail(err, errlen,
+		            "--deadline-margin and --task-time need a deadline, "
+		            "not --deadline none");
 	if (o->quiet && o->out_dir)
 		return fail(err, errlen,
 		            "--quiet and --output-dir contradict each other: choose one");
