@@ -91,7 +91,10 @@ fuzz() {
 	bash tests/fuzz/run.sh "${GD_FUZZ_SECONDS:-20}"
 }
 slurm() {
-	bash tests/slurm_test.sh
+	local r=0
+	bash tests/slurm_test.sh || r=1
+	bash tests/slurm_campaign.sh || r=1
+	return $r
 }
 python_package() {
 	# the Python worker package against a fake driver (no MPI), with

@@ -10,7 +10,8 @@ gd_add_unit_test(test_cli_tasks ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_tasks.c
                  ${CMAKE_SOURCE_DIR}/src/cli/setup_args.c ${CMAKE_SOURCE_DIR}/src/jsonw.c)
 target_include_directories(test_cli_tasks PRIVATE ${CMAKE_SOURCE_DIR}/ui)
 
-foreach(t cli_run cli_worker cli_usage cli_framed cli_python cli_results cli_halt cli_status)
+foreach(t cli_run cli_worker cli_usage cli_framed cli_python cli_results cli_halt cli_status
+          cli_deadline)
   add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
   set_tests_properties(${t} PROPERTIES
     ENVIRONMENT "${GD_TEST_ENV};GD_CLI=$<TARGET_FILE:gpudispatch-cli>;GD_MPIEXEC=${MPIEXEC_EXECUTABLE}"
