@@ -44,6 +44,8 @@ else
 fi
 grep -q "$((30 - n)) held back by the deadline" out.txt err.txt && ok "the summary says so" ||
 	ko "summary: $(grep -h 'tasks ' out.txt err.txt)"
+grep -q "\"held_back\":$((30 - n))," r.jsonl.status && grep -q '"state":"interrupted"' r.jsonl.status &&
+	ok "the status file says so" || ko "status file: $(cat r.jsonl.status 2>&1 | head -c 300)"
 [ "$n" -gt 4 ] && [ "$n" -lt 30 ] && ok "$n of 30 tasks ran before the deadline" || ko "$n tasks ran"
 [ "$(grep -c '"status":"ok"' r.jsonl)" = "$n" ] && ok "none was cut off" || ko "not all ok"
 last=$(sed -n 's/.*"end":\([0-9.]*\),.*/\1/p' r.jsonl | sort -n | tail -1)

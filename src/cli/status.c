@@ -120,6 +120,9 @@ static int write_file(cli_status *s, const char *state, const gd_stats *st, int 
 	gd__jsonw_uint(&jw, final ? 0 : inflight);
 	gd__jsonw_key(&jw, "skipped");
 	gd__jsonw_uint(&jw, st->skipped);
+	/* tasks the deadline kept from starting (known at the end) */
+	gd__jsonw_key(&jw, "held_back");
+	gd__jsonw_uint(&jw, st->held_back);
 	gd__jsonw_key(&jw, "total");
 	if (total)
 		gd__jsonw_uint(&jw, total);
@@ -544,6 +547,7 @@ static int report(const char *results, int json, FILE *out, int *running)
 		add_num(&jw, "failed", failed, 1);
 		add_num(&jw, "timed_out", timed_out, 1);
 		add_num(&jw, "in_flight", inflight, 1);
+		add_num(&jw, "held_back", num(m, nm, "held_back"), 1);
 		add_num(&jw, "total", total, 1);
 		add_num(&jw, "rate", rate, 0);
 		add_num(&jw, "eta_s", eta, 0);
