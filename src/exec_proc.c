@@ -100,6 +100,11 @@ int gd__sup_reap_executor(sup *s, int force)
 				ns *= 2;
 		}
 	}
+	/* stopped, it starts nothing more; what its tasks started, even in a
+	 * session of their own, is its child by now (it is a subreaper) or a
+	 * descendant: all of it goes before the executor does */
+	kill(s->pid, SIGSTOP);
+	gd__kill_descendants(s->pid);
 	kill(-s->pid, SIGKILL);
 	while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
 		;

@@ -294,6 +294,13 @@ int gd__progress_read(const gd__progress *p, uint64_t *task_id, double *start)
 
 /* ------------------------------------------------------------ the process */
 
+/* The executor's end after its setup: what it started goes with it. */
+static void __attribute__((noreturn)) leave(int code)
+{
+	gd__kill_descendants(getpid());
+	_exit(code);
+}
+
 static void write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
@@ -302,7 +309,7 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
-			_exit(0); /* the supervisor is gone: nobody to report to */
+			leave(0); /* the supervisor is gone: nobody to report to */
 		p += k;
 		n -= (size_t)k;
 	}
@@ -350,6 +357,10 @@ static int child_reset(const gd__exec *x, int fd, pid_t parent)
 	 * it started in one kill(-pgid) */
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* a subreaper: what a task leaves behind, even after setsid() (a new
+	 * session and process group), becomes our child when its parent
+	 * exits, so that it is found and killed (gd__kill_descendants) */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (getppid() != parent)
 		_exit(0);
 	/* close every inherited fd but the socket and the task buffers (all
@@ -401,11 +412,11 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 	if (err[0])
 		dprintf(2, "gpudispatch: worker %d: placement: %s\n", x->w.id, err);
 	if (gd__bytes_reserve(&in, 65536) || gd__exec_setup(x, &out))
-		_exit(1);
+		leave(1);
 	write_all(fd, out.p, out.len);
 	out.len = 0;
 	if (!x->set_up)
-		_exit(0);
+		leave(0);
 	for (;;) {
 		gd__rec rec, next;
 		size_t used = 0, used2;
@@ -413,37 +424,40 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 
 		if (rc < 0) {
 			dprintf(2, "gpudispatch: worker %d executor: %s\n", x->w.id, err);
-			_exit(2);
+			leave(2);
 		}
 		if (rc == 1) {
 			start += used;
 			if (rec.type == GD_REC_CLEANUP) {
 				if (gd__exec_cleanup(x, &out))
-					_exit(1);
+					leave(1);
+				/* nothing a task or worker program started outlives
+				 * the executor */
+				gd__kill_descendants(getpid());
 				/* _exit() flushes no stdio buffer: what the tasks
 				 * printed to a pipe or a file would be lost */
 				fflush(NULL);
 				write_all(fd, out.p, out.len);
 				wait_eof(fd);
-				_exit(0);
+				leave(0);
 			}
 			if (rec.type == GD_REC_TASK_SHM && gd__exec_shm_task(x, &rec) < 0) {
 				dprintf(2,
 				        "gpudispatch: worker %d executor: a bad shared-memory "
 				        "task\n",
 				        x->w.id);
-				_exit(2);
+				leave(2);
 			}
 			if (rec.type != GD_REC_TASK)
 				continue;
 			double took;
 			if (gd__exec_task(x, &rec, &out, &took))
-				_exit(1);
+				leave(1);
 			if (x->w.retire) {
 				/* runs nothing more: the supervisor ends it */
 				write_all(fd, out.p, out.len);
 				wait_eof(fd);
-				_exit(0);
+				leave(0);
 			}
 			/* Results of tiny tasks go out in batches: one write (and one
 			 * wake-up of the supervisor) for many.  Only while the next
@@ -482,7 +496,7 @@ static void __attribute__((noreturn)) child_main(gd__exec *x, const gd__placemen
 			continue;
 		if (k <= 0) {
 			fflush(NULL);
-			_exit(0);
+			leave(0);
 		}
 		in.len += (size_t)k;
 	}

@@ -101,6 +101,16 @@ void cli_status_close(cli_status *s, const gd_stats *st, int rc);
 /* `gpudispatch status ARGS...` (argv after "status").  \return the exit status. */
 int cli_status_main(int argc, char **argv);
 
+/* The results file's lock, RESULTS.lock (lock.c): held by rank 0 for the
+ * whole run.  cli_results_lock() returns 0, or -1 with a message naming the
+ * file and, when known, the host and pid of the run that holds it. */
+typedef struct cli_lock {
+	int fd;
+	char path[4200];
+} cli_lock;
+int cli_results_lock(cli_lock *l, const char *results, char *err, size_t errlen);
+void cli_results_unlock(cli_lock *l);
+
 /* ------------------------------------------------- command line: options.c */
 
 enum cli_cmd {
@@ -123,6 +133,8 @@ typedef struct cli_opts {
 	const char *results; /* --results */
 	int resume;          /* --resume: skip the tasks recorded "ok" in the results file */
 	int resume_force;    /* --resume-force: run changed tasks instead of stopping */
+	int force;           /* --force: replace a results file that holds records */
+	int keep_children;   /* --keep-children: a command's leftover processes live on */
 	int skip_failed;     /* --skip-failed: with --resume, skip failed tasks too */
 	double timeout;      /* --timeout, 0 = none */
 	double grace;        /* --grace, 0 = no limit */
@@ -330,6 +342,10 @@ pid_t cli_spawn(char *const argv[], char *const envp[], const int fds[5], char *
 pid_t cli_wait_child(pid_t pid, int *status);
 /* Send sig to pid and to every process below it. */
 void cli_kill_tree(pid_t pid, int sig);
+/* In the executor, after a command-mode task: reap what its commands left
+ * behind and, when kill_them, SIGKILL every process still below the
+ * executor first; \return how many were killed. */
+int cli_end_leftovers(int kill_them);
 /* "exited with status N" / "killed by signal N (NAME)", for messages. */
 void cli_describe_status(int status, char *out, size_t n);
 /* Tell the library how the task's process ended (wait status st): it

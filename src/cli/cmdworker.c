@@ -4,9 +4,10 @@
  * the CPU binding already set by placement.
  *
  * Command mode: process() forks and execs the command for one task and
- * waits for it; the exit status decides success.  The child stays in the
- * executor's process group, so that on a timeout the library's SIGKILL of
- * that group also kills the command's own children.
+ * waits for it; the exit status decides success.  Then whatever it left
+ * running is killed (unless --keep-children): the executor is a subreaper,
+ * so even a process that left its session with setsid() is found below it.
+ * On a timeout the library kills the executor's descendants the same way.
  *
  * Persistent-worker mode: setup() starts `/bin/sh -c WORKER_CMD` once and
  * persistent.c feeds it the tasks (docs/protocol.md); cleanup() ends its
@@ -37,7 +38,8 @@ extern char **environ;
 
 typedef struct cw_state {
 	int persistent, shell, quiet;
-	int stderr_lines; /* --stderr-lines */
+	int keep_children; /* --keep-children */
+	int stderr_lines;  /* --stderr-lines */
 	char *out_dir;
 	size_t max_line;
 	char **words; /* the command template */
@@ -236,6 +238,8 @@ static int process_command(cw_state *cw, const gd_task *t, const char *line, siz
 		rc = gd_result_error(r, "waitpid: %s", strerror(errno));
 		goto out;
 	}
+	/* the task is over: so is every process it started (docs/cli.md) */
+	cli_end_leftovers(!cw->keep_children);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		rc = 0;
 		goto out;
@@ -292,6 +296,7 @@ static int cw_setup(gd_worker *w, const gd_args *args)
 	cw->persistent = mode && !strcmp(mode, "persistent");
 	cw->shell = (v = gd_args_get(args, "shell")) && !strcmp(v, "1");
 	cw->quiet = (v = gd_args_get(args, "quiet")) && !strcmp(v, "1");
+	cw->keep_children = (v = gd_args_get(args, "keep_children")) && !strcmp(v, "1");
 	cw->max_line = (v = gd_args_get(args, "max_line")) ? strtoull(v, NULL, 10) : 0;
 	if (!cw->max_line)
 		cw->max_line = CLI_DEFAULT_MAX_LINE;

@@ -47,6 +47,7 @@ typedef struct app {
 	int n_place_fail;
 	int say_setup_fail; /* print setup failures as they happen */
 	cli_status status;  /* RESULTS.status */
+	cli_lock lock;      /* the results file's, held by rank 0 */
 } app;
 
 /* ---------------------------------------------------------------- helpers */
@@ -342,21 +343,67 @@ static void on_setup_fail(void *user, const gd_event *ev)
 }
 
 /*
- * Check that the results file can be written, and start it afresh unless
- * resuming (the library refuses to start a fresh run on a journal that holds
- * records).  \return 0 or -errno.
+ * Lock the results file (lock.c), then check that it can be written.  A
+ * fresh run starts it afresh only with --force when it holds anything: a
+ * forgotten --resume must not lose an earlier run's results (the library,
+ * too, refuses a fresh run on a journal that holds records).  Locked first,
+ * so that a second run never truncates the file of one in progress.
+ * \return 0, or -1 with a message.
  */
-static int open_results(app *a)
+static int open_results(app *a, char *err, size_t errlen)
 {
+	struct stat st;
 	int fd;
 
 	if (!a->o.results)
 		return 0;
-	fd = open(a->o.results, O_WRONLY | O_CREAT | O_CLOEXEC | (a->o.resume ? 0 : O_TRUNC), 0644);
-	if (fd < 0)
-		return -errno;
+	if (!stat(a->o.results, &st) && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "cannot open results file %s: it is a directory",
+		         a->o.results);
+		return -1;
+	}
+	if (cli_results_lock(&a->lock, a->o.results, err, errlen))
+		return -1;
+	fd = open(a->o.results, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open results file %s: %s", a->o.results,
+		         strerror(errno));
+		return -1;
+	}
+	if (!a->o.resume && !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size > 0) {
+		if (!a->o.force) {
+			snprintf(
+			        err, errlen,
+			        "results file %s already holds %lld bytes of records: use --resume "
+			        "to continue that run, or --force to replace the file",
+			        a->o.results, (long long)st.st_size);
+			close(fd);
+			return -1;
+		}
+		if (ftruncate(fd, 0)) {
+			snprintf(err, errlen, "cannot replace results file %s: %s", a->o.results,
+			         strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
 	close(fd);
 	return 0;
+}
+
+/* Print a library message with its configuration names as the command's
+ * options (workers_per_gpu -> --workers-per-gpu). */
+static void say_option_names(const char *msg)
+{
+	const char *p;
+
+	while ((p = strstr(msg, "workers_per_gpu"))) {
+		fprintf(stderr, "%.*s--workers-per-gpu", (int)(p - msg), msg);
+		msg = p + strlen("workers_per_gpu");
+		if (!strncmp(msg, " >= ", 4))
+			msg += 3; /* "--workers-per-gpu 2" */
+	}
+	fputs(msg, stderr);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -428,13 +475,7 @@ static int prepare(app *a, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read task file %s: %s", a->o.tasks, strerror(-rc));
 		return -1;
 	}
-	rc = open_results(a);
-	if (rc) {
-		snprintf(err, errlen, "cannot open results file %s: %s", a->o.results,
-		         strerror(-rc));
-		return -1;
-	}
-	return 0;
+	return open_results(a, err, errlen);
 }
 
 static int run(app *a, int rank)
@@ -578,6 +619,16 @@ static int run(app *a, int rank)
 		 * --gpus or *_VISIBLE_DEVICES): the input is wrong, nothing ran */
 		exit_code = a->n_setup_fail && a->n_place_fail == a->n_setup_fail ? CLI_EXIT_USAGE
 		                                                                  : CLI_EXIT_ERROR;
+		if (exit_code == CLI_EXIT_USAGE) {
+			fprintf(stderr,
+			        "gpudispatch: GPU placement failed on every worker, nothing ran: ");
+			say_option_names(a->setup_msg);
+			fprintf(stderr,
+			        "\ngpudispatch: start fewer worker ranks per node, let workers "
+			        "share a GPU with --workers-per-gpu N, or run without GPUs "
+			        "with --no-placement\n");
+			break;
+		}
 		fprintf(stderr, "gpudispatch: %s%s%s\n", gd_strerror(rc),
 		        a->setup_msg[0] ? ": " : "", a->setup_msg);
 		break;
@@ -589,6 +640,7 @@ static int run(app *a, int rank)
 done:
 	status = exit_code;
 out:
+	cli_results_unlock(&a->lock);
 	gd_stats_free(&stats);
 	cli_kv_free(&kv);
 	cli_reader_close(&a->rd);
@@ -637,6 +689,7 @@ int main(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.rd.fd = -1;
+	a.lock.fd = -1;
 	/* reading a results file needs no MPI job */
 	if (argc >= 2 && !strcmp(argv[1], "results"))
 		return cli_results_main(argc - 2, argv + 2);

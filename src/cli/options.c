@@ -50,8 +50,11 @@ void cli_usage(FILE *out)
 	      "  --shell               run the command as a /bin/sh script, the line "
 	      "single-quoted\n"
 	      "                        where {} stands; with no command each line is a script\n"
-	      "  --timeout SECONDS     kill a task (its whole process group) after SECONDS and\n"
-	      "                        report a timeout (default: no limit)\n"
+	      "  --timeout SECONDS     kill a task and every process it started after SECONDS\n"
+	      "                        and report a timeout (default, or 0: no limit)\n"
+	      "  --keep-children       let processes a command left behind run on after its\n"
+	      "                        task (they still die at a timeout and when the worker\n"
+	      "                        ends); by default they are killed when the task ends\n"
 	      "  --retries N           run a failed or timed-out task up to N more times (default "
 	      "0)\n"
 	      "  --output-dir DIR      keep each task's output in DIR/ID.out and DIR/ID.err\n"
@@ -62,7 +65,9 @@ void cli_usage(FILE *out)
 	      "  --stderr-lines N      lines of a failed command's standard error kept in its\n"
 	      "                        error (default 5, 0 = none, at most 100)\n"
 	      "  --results FILE        write one JSON Lines record per finished task to FILE\n"
-	      "                        (replaced, unless --resume)\n"
+	      "                        (locked while the run lasts: RESULTS.lock; a file that\n"
+	      "                        holds records needs --resume or --force)\n"
+	      "  --force               replace a results file that holds records\n"
 	      "  --resume              continue an interrupted run: skip the tasks recorded ok in\n"
 	      "                        the results file, run the others, append their records\n"
 	      "  --skip-failed         with --resume: do not run failed or timed-out tasks again\n"
@@ -407,6 +412,8 @@ static const struct opt opts_table[] = {
         {"deadline", O_VALUE, 1, 0},
         {"deadline-margin", O_VALUE, 1, 0},
         {"task-time", O_VALUE, 1, 0},
+        {"force", O_FLAG, 1, 0},
+        {"keep-children", O_FLAG, 1, 0},
 };
 
 /* A --setup-arg key: a name a program can take as a keyword argument. */
@@ -475,6 +482,10 @@ static int set_opt(cli_opts *o, const char *name, const char *val, char *err, si
 		o->results = val;
 	} else if (!strcmp(name, "resume")) {
 		o->resume = 1;
+	} else if (!strcmp(name, "force")) {
+		o->force = 1;
+	} else if (!strcmp(name, "keep-children")) {
+		o->keep_children = 1;
 	} else if (!strcmp(name, "resume-force")) {
 		o->resume = o->resume_force = 1;
 	} else if (!strcmp(name, "skip-failed")) {
@@ -588,6 +599,17 @@ static int check_run(cli_opts *o, char *err, size_t errlen)
 		return fail(
 		        err, errlen,
 		        "--resume needs --results FILE: the tasks recorded ok there are skipped");
+	if (o->force && !o->results)
+		return fail(err, errlen,
+		            "--force needs --results FILE: it lets a fresh run replace it");
+	if (o->force && o->resume)
+		return fail(err, errlen,
+		            "--force and --resume contradict each other: --force replaces the "
+		            "results file, --resume continues it");
+	if (o->keep_children && o->worker_cmd)
+		return fail(err, errlen,
+		            "--keep-children is for command mode: a worker program's processes "
+		            "live as long as it does");
 	if (o->skip_failed && !o->resume)
 		return fail(err, errlen, "--skip-failed only applies with --resume");
 	if ((o->deadline_margin > 0 || o->task_time > 0) && o->no_deadline)

@@ -158,6 +158,87 @@ void cli_kill_tree(pid_t pid, int sig)
 		kill(todo[i], sig);
 }
 
+/* Whether PID is more than a zombie. */
+static int alive(pid_t pid)
+{
+	char path[64], buf[256], *rp;
+	int fd;
+	ssize_t k;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	k = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (k <= 0)
+		return 0;
+	buf[k] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+int cli_end_leftovers(int kill_them)
+{
+	pid_t self = getpid(), r;
+	int killed = 0, st;
+
+	/* The executor is a subreaper: whatever a finished command left
+	 * behind (a background job, a daemon that called setsid()) is its
+	 * child by now or below one.  None at all, the common case, costs one
+	 * system call. */
+	r = waitpid(-1, &st, WNOHANG);
+	if (r < 0)
+		return 0;
+	for (int round = 0; kill_them && round < 200; round++) {
+		char path[64], buf[4096];
+		pid_t todo[1024];
+		size_t n = 0, next = 0;
+		int any = 0;
+
+		todo[n++] = self;
+		while (next < n && n < sizeof(todo) / sizeof(todo[0])) {
+			int fd;
+			ssize_t k;
+
+			/* single-threaded: the children of its main thread are all */
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)todo[next],
+			         (int)todo[next]);
+			next++;
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+				continue;
+			k = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (k <= 0)
+				continue;
+			buf[k] = '\0';
+			for (char *p = buf, *e; *p && n < sizeof(todo) / sizeof(todo[0]); p = e) {
+				long c = strtol(p, &e, 10);
+
+				if (e == p)
+					break;
+				if (c > 0)
+					todo[n++] = (pid_t)c;
+			}
+		}
+		for (size_t i = 1; i < n; i++)
+			if (alive(todo[i])) {
+				kill(todo[i], SIGKILL);
+				any = 1;
+				killed++;
+			}
+		if (!any)
+			break;
+		struct timespec ts = {0, 1000000}; /* 1 ms: let them die and be handed over */
+		nanosleep(&ts, NULL);
+		while (waitpid(-1, &st, WNOHANG) > 0)
+			;
+	}
+	/* reap what ended (with --keep-children, only that) */
+	while (waitpid(-1, &st, WNOHANG) > 0)
+		;
+	return killed;
+}
+
 /* Describe a wait status with the phrases rank 0 parses (cli_parse_status). */
 void cli_result_exit(gd_result *r, int st)
 {

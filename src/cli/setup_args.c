@@ -43,6 +43,7 @@ int cli_kv_build(const cli_opts *o, cli_kv_store *s)
 		rc |= kv_add(s, "worker_cmd", o->worker_cmd);
 	rc |= kv_add(s, "shell", o->shell ? "1" : "0");
 	rc |= kv_add(s, "quiet", o->quiet ? "1" : "0");
+	rc |= kv_add(s, "keep_children", o->keep_children ? "1" : "0");
 	if (o->out_dir)
 		rc |= kv_add(s, "output_dir", o->out_dir);
 	snprintf(num, sizeof(num), "%zu", o->max_line);
