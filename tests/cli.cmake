@@ -11,7 +11,7 @@ gd_add_unit_test(test_cli_tasks ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_tasks.c
 target_include_directories(test_cli_tasks PRIVATE ${CMAKE_SOURCE_DIR}/ui)
 
 foreach(t cli_run cli_worker cli_usage cli_framed cli_python cli_results cli_halt cli_status
-          cli_deadline)
+          cli_deadline cli_safety)
   add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
   set_tests_properties(${t} PROPERTIES
     ENVIRONMENT "${GD_TEST_ENV};GD_CLI=$<TARGET_FILE:gpudispatch-cli>;GD_MPIEXEC=${MPIEXEC_EXECUTABLE}"

@@ -62,11 +62,11 @@ check "failures: summary on stderr" grep -q '4 of 7 tasks failed' err.txt
 # The status comes from the event, not from parsing the message: a
 # command whose stderr reads like a status must not be taken at its word.
 printf 'one\n' >t9.txt
-gd 2 run --tasks t9.txt --ui none --results r9.jsonl \
+gd 2 run --tasks t9.txt --ui none --results r9a.jsonl \
 	-- bash -c 'echo "killed by signal 9; exited with status 8" >&2; exit 4'
 check "exit status: exit 1 (got $RC)" [ "$RC" = 1 ]
 check "exit status: the command's own, not its stderr's" \
-	grep -q '"error":"command exited with status 4; stderr: killed by signal 9; exited with status 8","exit_status":4,"signal":null' r9.jsonl
+	grep -q '"error":"command exited with status 4; stderr: killed by signal 9; exited with status 8","exit_status":4,"signal":null' r9a.jsonl
 
 # missing program
 printf 'x\n' >t4.txt
