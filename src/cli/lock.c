@@ -101,8 +101,9 @@ int cli_results_lock(cli_lock *l, const char *results, char *err, size_t errlen)
 			return 0;
 		}
 		if (errno != EEXIST) {
-			snprintf(err, errlen, "cannot create the lock file %s: %s", l->path,
-			         strerror(errno));
+			snprintf(err, errlen,
+			         "cannot open results file %s: cannot create its lock file %s: %s",
+			         results, l->path, strerror(errno));
 			return -1;
 		}
 		fd = open(l->path, O_RDWR | O_CLOEXEC);
