@@ -41,7 +41,7 @@ seq 4 | sed 's/.*/sleep 3/' >slow.txt
 first=$!
 for _ in $(seq 200); do [ -s l.jsonl.lock ] && break; sleep 0.1; done
 check "lock: RESULTS.lock exists while the run lasts, with host and pid" grep -Eq "^$host [0-9]+\$" l.jsonl.lock
-holder=$(awk '{print $2}' l.jsonl.lock)
+holder=$(awk '{print $2}' l.jsonl.lock 2>/dev/null || true)
 start=$SECONDS
 gd 2 run --tasks slow.txt --ui none --results l.jsonl --resume -- sh -c '$0'
 check "lock: a second run (--resume) exits 2 (got $RC)" [ "$RC" = 2 ]
