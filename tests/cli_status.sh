@@ -28,7 +28,7 @@ wait_for() { # seconds command...: poll until the command succeeds
 	echo "fail a"
 	echo "fail b"
 } >run.txt
-timeout 120 "$MPIEXEC" --oversubscribe -n 3 "$GD_CLI" run --tasks run.txt --ui none \
+timeout 120 "$MPIEXEC" -n 3 $MPIEXEC_FLAGS "$GD_CLI" run --tasks run.txt --ui none \
 	--window 1 --results r.jsonl -- bash "$HELPER" {} >run.out 2>run.err &
 job=$!
 check "running: the status file appears" wait_for 60 test -s r.jsonl.status
@@ -81,7 +81,7 @@ check "no heartbeat: says so" bash -c 'st() { "$GD_CLI" status "$@"; }; st old.j
 
 # ------------------------------------------------------------ kill -9
 for i in $(seq 1 6); do echo "sleep 60"; done >long.txt
-timeout 120 "$MPIEXEC" --oversubscribe -n 3 "$GD_CLI" run --tasks long.txt --ui none \
+timeout 120 "$MPIEXEC" -n 3 $MPIEXEC_FLAGS "$GD_CLI" run --tasks long.txt --ui none \
 	--results k.jsonl -- bash "$HELPER" {} >k.out 2>k.err &
 job=$!
 wait_for 60 grep -q '"in_flight":[1-9]' k.jsonl.status 2>/dev/null || true
