@@ -44,6 +44,8 @@ cd "$WORK"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 export GD_BIN
+# each job here is checked alone: no follow-on jobs (tests/slurm_campaign.sh tests those)
+export GD_MAX_CHAIN=1
 
 wait_jobs() { # timeout_s jobid...
 	local end=$(($(date +%s) + $1))
