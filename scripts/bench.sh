@@ -54,3 +54,10 @@ if [ -x "$build/gpudispatch" ]; then
 	echo "== Python worker package, 3 workers, 200000 tasks, wall time with start-up"
 	bash bench/bench_python.sh "$build" 200000 || echo "bench: the Python row failed" >&2
 fi
+# the status-file row (issue 17): RESULTS.status and the grouped failure
+# reasons against none, in the command's fastest mode
+if [ -x "$build/gpudispatch" ]; then
+	echo
+	echo "== status file and failure reasons, --worker-cmd, 3 workers, 200000 tasks"
+	bash bench/bench_status.sh "$build" 200000 3 || echo "bench: the status row failed" >&2
+fi
