@@ -33,6 +33,7 @@ timeout 120 "$MPIEXEC" -n 3 $MPIEXEC_FLAGS "$GD_CLI" run --tasks run.txt --ui no
 job=$!
 check "running: the status file appears" wait_for 60 test -s r.jsonl.status
 wait_for 30 bash -c '[ "$(grep -c "" r.jsonl 2>/dev/null || echo 0)" -ge 2 ]' || true
+wait_for 30 grep -q '"in_flight":[1-9]' r.jsonl.status || true
 before=$(jok r.jsonl)
 js=$(st r.jsonl --json)
 after=$(jok r.jsonl)

@@ -23,6 +23,7 @@
 #define GD_CLI_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -86,7 +87,14 @@ typedef struct cli_status {
 	double rt[16]; /* (time, done) of the last writes: the rate */
 	uint64_t rd[16];
 	int head, nsamp;
-	cli_buf buf;
+	cli_buf buf; /* formatted by the dispatcher's thread */
+	/* the writer thread: pending is handed over under mu */
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	cli_buf pending;
+	int have, stop, thread_on;
+	int werr; /* the writer's first errno */
 } cli_status;
 
 /* Start the writer for results (NULL or interval 0: none).  \return 0 or -1

@@ -4,7 +4,9 @@
  * Writer: rank 0's command keeps RESULTS.status, one JSON object replaced
  * atomically (RESULTS.status.tmp, fsync, rename) about once a second from
  * the on_tick observer, and once more when the run ends with its final
- * state.  The core knows nothing of it.
+ * state.  The core knows nothing of it.  The dispatcher's thread only
+ * formats the object (microseconds); a writer thread writes, fsyncs and
+ * renames it, so that a slow disk never holds up the dispatch.
  *
  * Reader: `gpudispatch status RESULTS [--watch [SECONDS]] [--json]` from any
  * shell that sees the files: the counts of done tasks from the journal (the
@@ -16,10 +18,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,12 +86,12 @@ static void add_num(gd__jsonw *w, const char *key, double v, int is_int)
 	gd__jsonw_fixed(w, v, is_int ? 0 : 3);
 }
 
-static int write_file(cli_status *s, const char *state, const gd_stats *st, int final)
+/* The object for the run as st says, into s->buf.  \return 0 or -1. */
+static int format(cli_status *s, const char *state, const gd_stats *st, int final)
 {
 	cli_buf *b = &s->buf;
 	double now = gd_now(), wall = wall_now();
 	uint64_t done = st->completed + st->failed + st->timed_out, inflight = 0;
-	int fd, rc = 0;
 	gd__jsonw jw;
 
 	for (int i = 0; i < st->n_workers; i++)
@@ -205,13 +209,19 @@ static int write_file(cli_status *s, const char *state, const gd_stats *st, int 
 	gd__jsonw_obj_end(&jw);
 	if (gd__jsonw_flush(&jw) || cli_buf_add(b, "\n", 1))
 		return -1;
-	if (!b->p)
-		return -1;
+	return b->p ? 0 : -1;
+}
+
+/* Replace the file with the len bytes of p.  \return 0 or -1 (errno). */
+static int commit(const cli_status *s, const char *p, size_t len)
+{
+	int fd, rc = 0;
+
 	fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	for (size_t off = 0; off < b->len && !rc;) {
-		ssize_t w = write(fd, b->p + off, b->len - off);
+	for (size_t off = 0; off < len && !rc;) {
+		ssize_t w = write(fd, p + off, len - off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -231,21 +241,76 @@ static int write_file(cli_status *s, const char *state, const gd_stats *st, int 
 	return rc;
 }
 
+static void *writer(void *arg)
+{
+	cli_status *s = arg;
+	cli_buf mine = {0}, t;
+
+	/* nice 19, as the dashboard's thread (ui/dashboard.c says why: at its
+	 * normal weight a mostly sleeping thread moved the busy ranks between
+	 * cores); a refusal changes only the cost */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19)) {
+	}
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->have && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (!s->have)
+			break; /* stopped, nothing left */
+		t = mine, mine = s->pending, s->pending = t;
+		s->have = 0;
+		pthread_mutex_unlock(&s->mu);
+		int rc = commit(s, mine.p, mine.len), e = errno;
+		pthread_mutex_lock(&s->mu);
+		if (rc && !s->werr)
+			s->werr = e ? e : EIO;
+	}
+	pthread_mutex_unlock(&s->mu);
+	cli_buf_free(&mine);
+	return NULL;
+}
+
+static void warn(cli_status *s, int err)
+{
+	if (s->warned)
+		return;
+	s->warned = 1; /* the run goes on without it */
+	fprintf(stderr, "gpudispatch: cannot write the status file %s: %s\n", s->path,
+	        strerror(err));
+}
+
 void cli_status_tick(cli_status *s, const gd_stats *st)
 {
 	double now;
+	cli_buf t;
 
 	if (!s->on)
 		return;
 	now = gd_now();
 	if (s->last > 0 && now - s->last < s->interval)
 		return;
-	s->last = now;
-	if (write_file(s, "running", st, 0) && !s->warned) {
-		s->warned = 1; /* the run goes on without it */
-		fprintf(stderr, "gpudispatch: cannot write the status file %s: %s\n", s->path,
-		        strerror(errno));
+	if (!s->thread_on) {
+		if (pthread_mutex_init(&s->mu, NULL) || pthread_cond_init(&s->cv, NULL) ||
+		    pthread_create(&s->th, NULL, writer, s)) {
+			warn(s, EAGAIN);
+			s->on = 0;
+			return;
+		}
+		s->thread_on = 1;
 	}
+	/* the writer holds the lock only to swap buffers: never wait for it */
+	if (pthread_mutex_trylock(&s->mu))
+		return; /* the next tick */
+	s->last = now;
+	if (s->werr)
+		warn(s, s->werr);
+	if (format(s, "running", st, 0) == 0) {
+		t = s->pending, s->pending = s->buf, s->buf = t;
+		s->have = 1;
+		pthread_cond_signal(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 void cli_status_close(cli_status *s, const gd_stats *st, int rc)
@@ -254,16 +319,28 @@ void cli_status_close(cli_status *s, const gd_stats *st, int rc)
 
 	if (!s->on)
 		return;
+	if (s->thread_on) { /* what it has goes out first */
+		pthread_mutex_lock(&s->mu);
+		s->stop = 1;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->th, NULL);
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		s->thread_on = 0;
+		if (s->werr)
+			warn(s, s->werr);
+	}
 	if (st->halted && (rc == 0 || rc == GD_EINTR))
 		state = "halted";
 	else if (rc == GD_EINTR)
 		state = "interrupted";
 	else if (rc)
 		state = "failed";
-	if (write_file(s, state, st, 1) && !s->warned)
-		fprintf(stderr, "gpudispatch: cannot write the status file %s: %s\n", s->path,
-		        strerror(errno));
+	if (format(s, state, st, 1) || commit(s, s->buf.p, s->buf.len))
+		warn(s, errno);
 	cli_buf_free(&s->buf);
+	cli_buf_free(&s->pending);
 	s->on = 0;
 }
 
