@@ -32,7 +32,7 @@ timeout 120 "$MPIEXEC" -n 3 $MPIEXEC_FLAGS "$GD_CLI" run --tasks run.txt --ui no
 	--window 1 --results r.jsonl -- bash "$HELPER" {} >run.out 2>run.err &
 job=$!
 check "running: the status file appears" wait_for 60 test -s r.jsonl.status
-wait_for 30 bash -c '[ "$(grep -c "" r.jsonl 2>/dev/null || echo 0)" -ge 2 ]' || true
+wait_for 30 bash -c '[ "$(cat r.jsonl 2>/dev/null | wc -l)" -ge 2 ]' || true
 wait_for 30 grep -q '"in_flight":[1-9]' r.jsonl.status || true
 before=$(jok r.jsonl)
 js=$(st r.jsonl --json)

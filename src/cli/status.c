@@ -517,9 +517,26 @@ static char *slurp(const char *path, size_t *len)
 	return b.p ? b.p : calloc(1, 1);
 }
 
+/* A zombie counts as gone: a rank killed with SIGKILL stays one until its
+ * launcher reaps it, and it writes no status any more. */
 static int pid_alive(int pid)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	char path[64], line[256];
+	FILE *f;
+	size_t n;
+	const char *rp;
+
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 1;
+	n = fread(line, 1, sizeof(line) - 1, f);
+	fclose(f);
+	line[n] = '\0';
+	rp = strrchr(line, ')');
+	return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
 }
 
 static void fmt_dur(char *buf, size_t n, double s)
