@@ -71,7 +71,10 @@ GD_EXPORT const char *gd_version(void);
 	XX(EPLACEMENT, -15, "GPU placement failed")                                                \
 	XX(EJOURNAL, -16, "the journal could not be read or written")                              \
 	XX(EDIGEST, -17, "a task differs from the one recorded in the journal")                    \
-	XX(ENOTINIT, -18, "MPI is not initialised")
+	XX(ENOTINIT, -18, "MPI is not initialised")                                                \
+	XX(ELOST, -19,                                                                             \
+	   "a rank fell silent for longer than the heartbeat timeout (a node or link was lost); "  \
+	   "the run stopped (resumable)")
 
 typedef enum gd_errno {
 	GD_OK = 0,
@@ -328,6 +331,7 @@ typedef struct gd_stats {
 	 * Non-zero only when the deadline stopped the run. */
 	uint64_t held_back;
 	int deadline_stop; /**< 1 when cfg.deadline stopped the run */
+	int n_lost;        /**< workers declared lost (cfg.heartbeat_timeout) */
 } gd_stats;
 
 /** How an application declares the gd_stats it passes to gd_run(). */
@@ -549,6 +553,21 @@ typedef struct gd_config {
 	 * tasks, the run's when the worker has none yet); this is the
 	 * estimate before any task has ended, and a lower bound after. */
 	double task_time;
+	/**
+	 * Seconds a rank may stay silent before it is declared lost (default
+	 * 20, 0 = never).  Rank 0 and every worker exchange a heartbeat every
+	 * quarter of it.  Rank 0 declares a silent worker lost with every
+	 * worker on its host: their tasks in flight are not done, the others
+	 * drain, and gd_run() returns GD_ELOST on rank 0 and on the workers
+	 * that drained; a worker that hears nothing from rank 0 for that long
+	 * kills its task and returns GD_ELOST.  After GD_ELOST the final
+	 * statistics are not shared (a collective would wait for the lost
+	 * ranks) and MPI_Finalize() may never return: end with
+	 * MPI_Abort(MPI_COMM_WORLD, code) from rank 0.  With GD_ISOLATE_NONE a
+	 * worker cannot answer while process() runs: it is watched only while
+	 * it holds no task.
+	 */
+	double heartbeat_timeout;
 } gd_config;
 
 /** cfg.halt: when a halt condition is met (the values of gd_stop_level). */

@@ -9,7 +9,7 @@ set -euo pipefail
 # for the MPICH stage (mpicc.mpich, mpiexec.mpich): update-alternatives keeps
 # Open MPI first (priority 50 against 40) whatever the order of installation.
 PKGS=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhwloc-dev hwloc
-      mpich libmpich-dev man-db file dpkg-dev libncurses-dev libcunit1-dev tmux time zlib1g-dev
+      mpich libmpich-dev man-db file dpkg-dev libncurses-dev libcunit1-dev tmux time zlib1g-dev iproute2 util-linux
       python3 python3-pip python3-setuptools python3-wheel python3-pytest python3-mpi4py ${GD_DEPS_EXTRA:-})
 
 missing=()

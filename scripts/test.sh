@@ -7,7 +7,8 @@
 #   the MPI tests under its mpiexec, re-runs the unit tests and core MPI
 #   tests under AddressSanitizer + UBSan, runs the fuzz targets for a bounded
 #   time, runs the Python package's tests (pytest), and runs the Slurm batch
-#   scripts on a local one-node Slurm.
+#   scripts on a local one-node Slurm, and runs the command across three
+#   namespaced TCP nodes (tests/multinode.sh: a killed node, a cut link).
 # Environment:
 #   GD_TEST_QUICK=1   skip the MPICH, sanitizer, fuzz and Slurm stages
 #   GD_FUZZ_SECONDS   seconds per fuzz target [20]
@@ -96,6 +97,13 @@ slurm() {
 	bash tests/slurm_campaign.sh || r=1
 	return $r
 }
+multinode() {
+	# three TCP "nodes" in network namespaces (root); exit 77 = skipped, loudly
+	GD_CLI=$ROOT/build/gpudispatch bash tests/multinode.sh
+	local rc=$?
+	[ "$rc" = 77 ] && { echo "=== multinode: SKIPPED (see above)"; return 0; }
+	return "$rc"
+}
 python_package() {
 	# the Python worker package against a fake driver (no MPI), with
 	# Debian's python3 and pytest
@@ -114,6 +122,7 @@ if [ "${GD_TEST_QUICK:-0}" != 1 ]; then
 	stage asan-ubsan sanitizers
 	[ -f tests/fuzz/run.sh ] && stage fuzz fuzz
 	[ -f tests/slurm_test.sh ] && stage slurm slurm
+	stage multinode multinode
 fi
 
 echo

@@ -31,6 +31,7 @@ static void config_defaults(gd_config *cfg)
 	cfg->tick_s = 0.25;
 	cfg->shm = 1;
 	cfg->gpus_per_worker = 1;
+	cfg->heartbeat_timeout = 20;
 }
 
 int gd_config_init(gd_config *cfg, size_t size)

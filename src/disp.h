@@ -59,6 +59,8 @@ typedef struct wk {
 	unsigned big;         /* of which past the eager limit */
 	unsigned big_max;     /* how many of those it may hold */
 	double last_done;
+	double last_heard;    /* when its last message came (heartbeats) */
+	MPI_Request ping_req; /* the last heartbeat sent to it */
 	/* the worker's drops, mapped here when it shares this node */
 	gd__shm drop[GD_DROPS];  /* fd -1 = none */
 	int drop_slot[GD_DROPS]; /* the slot whose payload it holds, -1 = free */
@@ -120,6 +122,8 @@ typedef struct disp {
 	int drops_ok;     /* large tasks may go through drops (cfg->shm) */
 	double next_tick; /* when on_tick is due */
 	gd__logger log;   /* the application's on_log, or stderr */
+	double next_ping; /* when the next heartbeats go out */
+	int lost;         /* workers declared lost: the run ends GD_ELOST */
 	char host[64];
 	int rc;
 
@@ -282,5 +286,8 @@ void gd__disp_send_ctl(disp *d, int i, uint8_t type);
 int gd__disp_receive(disp *d);
 /* Say the held placement warning now (once with its count). */
 void gd__disp_warn_flush(disp *d);
+/* Worker i holds nothing any more: its tasks go back to the queue, or are
+ * abandoned when the run is stopping. */
+void gd__disp_take_back(disp *d, int i);
 
 #endif

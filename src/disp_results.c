@@ -56,7 +56,7 @@ static int pop_task(disp *d, int i, uint64_t task_id, int *si_out)
 
 /* Worker i holds nothing any more: give its tasks back to the queue, or
  * abandon them when the run is stopping now. */
-static void take_back(disp *d, int i)
+void gd__disp_take_back(disp *d, int i)
 {
 	wk *w = &d->w[i];
 
@@ -250,7 +250,7 @@ static void retire_worker(disp *d, int i, const char *why)
 		d->pending--;
 	gd__strlcpy(row->message, why, sizeof(row->message));
 	d->st->n_setup_failed++;
-	take_back(d, i);
+	gd__disp_take_back(d, i);
 	gd__disp_set_state(d, i, W_RETIRED);
 	gd__disp_emit(d, d->cb->on_setup_fail, &ev);
 }
@@ -372,12 +372,14 @@ static int on_record(void *ctx, const gd__rec *r)
 		gd__disp_emit(d, d->cb->on_cleanup_fail, &ev);
 		return 0;
 	}
+	case GD_REC_PING:
+		return 0; /* gd__disp_receive() noted when it came */
 	case GD_REC_BYE:
 		if (d->w[i].state == W_READY)
 			d->live--;
 		else if (d->w[i].state == W_INIT)
 			d->pending--;
-		take_back(d, i);
+		gd__disp_take_back(d, i);
 		d->gone++;
 		gd__disp_set_state(d, i, W_GONE);
 		return 0;
@@ -417,6 +419,7 @@ int gd__disp_receive(disp *d)
 	}
 	i = st.MPI_SOURCE - 1;
 	d->now = gd_now();
+	d->w[i].last_heard = d->now;
 	d->st->elapsed_s = d->now - d->st->start_time;
 	mctx c = {d, i};
 	d->err[0] = '\0';

@@ -305,7 +305,8 @@ int gd__disp_dispatch(disp *d)
 void gd__disp_send_ctl(disp *d, int i, uint8_t type)
 {
 	uint8_t hdr[GD_REC_HDR];
-	gd__rec r = {.type = type, .worker = (uint32_t)i};
+	/* aux 1: a node was lost, the run ends without its final collectives */
+	gd__rec r = {.type = type, .worker = (uint32_t)i, .aux = d->lost ? GD_CTL_LOST : 0};
 
 	gd__rec_put_hdr(hdr, &r);
 	/* a blocking send of 28 bytes: eager, the worker need not be waiting */

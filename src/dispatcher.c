@@ -67,6 +67,143 @@ static void deadline_start(disp *d)
 	         when, left, d->dl_margin);
 }
 
+/* ------------------------------------------------------------ heartbeats */
+
+/* The heartbeat's period: a quarter of the timeout, so that three can be
+ * lost or late before a rank is declared silent. */
+static double ping_every(double timeout)
+{
+	return timeout / 4;
+}
+
+/* Whether rank 0 can expect worker i to speak: one that runs process() in
+ * its own rank (GD_ISOLATE_NONE) is silent while it runs it. */
+static int watched(const disp *d, int i)
+{
+	const wk *w = &d->w[i];
+
+	if (w->state == W_GONE)
+		return 0;
+	if (d->cfg->isolation == GD_ISOLATE_NONE)
+		return w->state == W_READY && w->held.count == 0;
+	return 1;
+}
+
+/* Worker i is lost: what it held is not done, it is gone. */
+static void lose(disp *d, int i)
+{
+	gd_worker_stats *row = &d->st->workers[i];
+	wk *w = &d->w[i];
+
+	if (w->state == W_READY)
+		d->live--;
+	else if (w->state == W_INIT)
+		d->pending--;
+	gd__disp_take_back(d, i); /* the stop is raised: abandoned (not_done) */
+	snprintf(row->message, sizeof(row->message), "lost: silent for %.1f s",
+	         d->now - w->last_heard);
+	row->state = GD_WS_ERROR; /* gd__disp_set_state() keeps it */
+	d->gone++;
+	d->lost++;
+	d->st->n_lost++;
+	gd__disp_set_state(d, i, W_GONE);
+}
+
+/* Workers silent past the timeout are lost, with every worker on the same
+ * host (one node, one fate): name them, and drain the rest of the run. */
+static void find_lost(disp *d)
+{
+	double timeout = d->cfg->heartbeat_timeout;
+	char names[512], host[64] = "";
+	size_t n = 0;
+	uint64_t before = d->st->not_done;
+	int count = 0, first = -1;
+
+	for (int i = 0; i < d->nw; i++)
+		if (watched(d, i) && d->now - d->w[i].last_heard > timeout) {
+			first = i;
+			break;
+		}
+	if (first < 0)
+		return;
+	gd__strlcpy(host, d->st->workers[first].host, sizeof(host));
+	double silent = d->now - d->w[first].last_heard;
+	begin_stop(d, GD_STOP_DRAIN); /* before the take-back: tasks are abandoned */
+	names[0] = '\0';
+	for (int i = 0; i < d->nw; i++) {
+		int same = host[0] && !strcmp(d->st->workers[i].host, host);
+
+		if (d->w[i].state == W_GONE ||
+		    !(i == first || same ||
+		      (watched(d, i) && d->now - d->w[i].last_heard > timeout)))
+			continue;
+		if (n < sizeof(names))
+			n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%d (rank %d%s%s)",
+			                      count ? ", " : "", i, i + 1, same ? "" : " on ",
+			                      same ? "" : d->st->workers[i].host);
+		count++;
+		lose(d, i);
+	}
+	gd__logf(&d->log, GD_LOG_ERROR,
+	         "lost host %s: no word from worker %d for %.1f s (heartbeat timeout %g s); "
+	         "lost worker(s) %s; %llu task(s) they held are not done; the others finish "
+	         "what they hold and the run stops",
+	         host[0] ? host : "(unknown)", first, silent, timeout, names,
+	         (unsigned long long)(d->st->not_done - before));
+}
+
+/* Send heartbeats when due (never waiting on a send: a lost worker's may
+ * never complete), and with `judge` (nothing is waiting to be read, so what
+ * a worker sent has been seen) look for silent workers. */
+static void heartbeat(disp *d, int judge)
+{
+	static uint8_t ping[GD_REC_HDR];
+	double timeout = d->cfg->heartbeat_timeout;
+
+	if (!(timeout > 0))
+		return;
+	if (d->now >= d->next_ping) {
+		if (!ping[0]) {
+			gd__rec r = {.type = GD_REC_PING};
+			gd__rec_put_hdr(ping, &r);
+		}
+		d->next_ping = d->now + ping_every(timeout);
+		for (int i = 0; i < d->nw; i++) {
+			wk *w = &d->w[i];
+			int flag = 1;
+
+			if (w->state == W_GONE)
+				continue;
+			if (w->ping_req != MPI_REQUEST_NULL &&
+			    gd__mpi(MPI_Test(&w->ping_req, &flag, MPI_STATUS_IGNORE), "MPI_Test"))
+				flag = 0;
+			if (flag && gd__mpi(MPI_Isend(ping, GD_REC_HDR, MPI_BYTE, i + 1, GD__TAG,
+			                              d->comm, &w->ping_req),
+			                    "MPI_Isend"))
+				w->ping_req = MPI_REQUEST_NULL;
+		}
+	}
+	if (judge)
+		find_lost(d);
+}
+
+/* A request at teardown: waited for, unless a worker was lost (its sends
+ * may never complete).  \return 0 when done; else the buffer must stay. */
+static int settle(disp *d, MPI_Request *req)
+{
+	int flag = 0;
+
+	if (*req == MPI_REQUEST_NULL)
+		return 0;
+	if (!d->lost)
+		return gd__mpi(MPI_Wait(req, MPI_STATUS_IGNORE), "MPI_Wait"), 0;
+	if (gd__mpi(MPI_Test(req, &flag, MPI_STATUS_IGNORE), "MPI_Test") || !flag) {
+		*req = MPI_REQUEST_NULL; /* left to MPI, with its buffer */
+		return -1;
+	}
+	return 0;
+}
+
 /* The pools and tables of the run.  \return 0, or GD_ENOMEM with whatever
  * was made in a state teardown() can free. */
 static int setup(disp *d)
@@ -104,6 +241,8 @@ static int setup(disp *d)
 	for (int i = 0; i < d->nw; i++) {
 		if (gd__ring_init(&d->w[i].held, d->win.W))
 			return GD_ENOMEM;
+		d->w[i].ping_req = MPI_REQUEST_NULL;
+		d->w[i].last_heard = gd_now();
 		d->w[i].big_max = GD_BIG_MAX;
 		gd_worker_stats *row = &d->st->workers[i];
 		row->worker_id = i;
@@ -121,17 +260,17 @@ static int setup(disp *d)
 
 static void teardown(disp *d)
 {
+	/* a buffer MPI may still read (a send to a lost worker) is left */
 	for (int i = 0; d->slots && i < d->nslots; i++) {
-		gd__disp_slot_wait(&d->slots[i]);
-		gd__bytes_free(&d->slots[i].b);
+		if (settle(d, &d->slots[i].req) == 0)
+			gd__bytes_free(&d->slots[i].b);
 		free(d->slots[i].hist);
 	}
-	for (int i = 0; d->batches && i < d->nbatches; i++) {
-		if (d->batches[i].req != MPI_REQUEST_NULL)
-			(void)gd__mpi(MPI_Wait(&d->batches[i].req, MPI_STATUS_IGNORE), "MPI_Wait");
-		free(d->batches[i].p);
-	}
+	for (int i = 0; d->batches && i < d->nbatches; i++)
+		if (settle(d, &d->batches[i].req) == 0)
+			free(d->batches[i].p);
 	for (int i = 0; d->w && i < d->nw; i++) {
+		(void)settle(d, &d->w[i].ping_req); /* its buffer is static */
 		gd__ring_free(&d->w[i].held);
 		for (unsigned k = 0; k < GD_DROPS; k++)
 			gd__shm_close(&d->w[i].drop[k]);
@@ -267,7 +406,11 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 				d.rc = rc;
 			work += rc > 0;
 		}
-		work += gd__disp_receive(&d);
+		int got = gd__disp_receive(&d);
+		work += got;
+		/* silence is judged only with nothing left to read */
+		if (!d.rc)
+			heartbeat(&d, !got);
 		if (d.rc && !d.term.level)
 			begin_stop(&d, gd__term_want(&d.term, 0, 1, d.now, cfg->grace_s));
 		gd__term_view tv = {.requeued = d.rq.count,
@@ -336,6 +479,9 @@ int gd__dispatch(MPI_Comm comm, gd_generator_fn gen, void *gen_state, const gd_c
 	                        .nw = d.nw,
 	                        .not_done = st->not_done};
 	rc = gd__term_result(&d.term, &out);
+	/* whatever else went wrong, the lost ranks decide how the run ends */
+	if (d.lost)
+		rc = GD_ELOST;
 	teardown(&d);
 	return rc;
 }

@@ -48,7 +48,8 @@ static int check_local(int rank, const gd_worker_class *cls, gd_generator_fn gen
 			return GD_ENOGEN;
 		if (cfg->window == 0)
 			return GD_EWINDOW;
-		if (!(cfg->task_timeout >= 0) || !(cfg->setup_timeout >= 0) || !(cfg->grace_s >= 0))
+		if (!(cfg->task_timeout >= 0) || !(cfg->setup_timeout >= 0) ||
+		    !(cfg->grace_s >= 0) || !(cfg->heartbeat_timeout >= 0))
 			return GD_ETIMEOUT;
 		if (!(cfg->deadline >= 0) || !(cfg->deadline_margin >= 0) ||
 		    !(cfg->task_time >= 0) || isinf(cfg->deadline) || isinf(cfg->deadline_margin) ||
@@ -196,7 +197,9 @@ static int run_checked(MPI_Comm user_comm, const gd_worker_class *cls, gd_genera
 		else
 			rc = gd__worker_main(comm, cls, &wcfg, local_index, local_workers);
 	}
-	if (share_stats(comm, rank, &rc, st) && !rc)
+	/* a lost rank would never join the collective: rank 0 and the workers
+	 * that drained return GD_ELOST without it */
+	if (rc != GD_ELOST && share_stats(comm, rank, &rc, st) && !rc)
 		rc = GD_EMPI;
 free_comm:
 	gd__cfg_free(&wcfg);

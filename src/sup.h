@@ -97,6 +97,13 @@ typedef struct sup {
 	unsigned big_held; /* large tasks held through MPI; rank 0 sends GD_BIG_MAX at most */
 	unsigned shm_held; /* tasks held in shared memory (a drop or a receive buffer) */
 	int stop, abort, retired;
+	/* heartbeats (gd_config.heartbeat_timeout): when rank 0 was last heard,
+	 * when the next ping goes; lost: rank 0 is silent, leave now;
+	 * lost_run: rank 0 lost a node, the run ends GD_ELOST */
+	double last_heard, next_ping;
+	MPI_Request ping_req;
+	uint8_t ping[GD_REC_HDR];
+	int lost, lost_run;
 	char rank0_bad[256]; /* a malformed message from rank 0: why (the loop retires) */
 	int err;
 } sup;
@@ -118,6 +125,10 @@ void gd__sup_send_msg(sup *s, uint8_t type, uint64_t task_id, uint16_t attempt, 
  * something did, 2 if it stopped after a large message.  A malformed
  * message leaves why in s->rank0_bad: the caller retires the worker. */
 int gd__sup_recv_rank0(sup *s);
+
+/* Send a heartbeat when due; with `judge` (nothing waits to be read) decide
+ * whether rank 0 is lost (s->lost).  \return s->lost. */
+int gd__sup_heartbeat(sup *s, int judge);
 
 /* --------------------------------------------------------------- held.c */
 

@@ -8,13 +8,75 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 gd__bytes *gd__sup_outbuf(sup *s)
 {
-	if (s->req[s->cur] != MPI_REQUEST_NULL &&
-	    gd__mpi(MPI_Wait(&s->req[s->cur], MPI_STATUS_IGNORE), "MPI_Wait"))
-		s->err = GD_EMPI;
+	MPI_Request *req = &s->req[s->cur];
+	double timeout = s->cfg->heartbeat_timeout, since = 0;
+	unsigned idle = 0;
+
+	/* rank 0 takes a large result only while it calls MPI: one that is
+	 * not taken for the heartbeat timeout is not taken at all */
+	while (*req != MPI_REQUEST_NULL && !s->lost) {
+		int flag = 0;
+
+		if (!(timeout > 0)) {
+			if (gd__mpi(MPI_Wait(req, MPI_STATUS_IGNORE), "MPI_Wait"))
+				s->err = GD_EMPI;
+			break;
+		}
+		if (gd__mpi(MPI_Test(req, &flag, MPI_STATUS_IGNORE), "MPI_Test")) {
+			s->err = GD_EMPI;
+			break;
+		}
+		if (flag)
+			break;
+		double now = gd_now();
+		if (!since)
+			since = now;
+		else if (now - since > timeout) {
+			gd__log(s->rank,
+			        "worker %d: rank 0 has not taken a result for %.1f s: leaving",
+			        s->wid, now - since);
+			s->lost = 1;
+		}
+		gd__backoff(&idle, 20, 0);
+	}
+	if (s->lost)
+		*req = MPI_REQUEST_NULL; /* left to MPI; nothing more is sent */
 	return &s->out[s->cur];
+}
+
+int gd__sup_heartbeat(sup *s, int judge)
+{
+	double timeout = s->cfg->heartbeat_timeout, now;
+	int flag = 1;
+
+	if (!(timeout > 0) || s->lost)
+		return s->lost;
+	now = gd_now();
+	if (now >= s->next_ping) {
+		s->next_ping = now + timeout / 4;
+		if (s->ping_req != MPI_REQUEST_NULL &&
+		    gd__mpi(MPI_Test(&s->ping_req, &flag, MPI_STATUS_IGNORE), "MPI_Test"))
+			flag = 0;
+		if (flag && gd__mpi(MPI_Isend(s->ping, GD_REC_HDR, MPI_BYTE, 0, GD__TAG, s->comm,
+		                              &s->ping_req),
+		                    "MPI_Isend"))
+			s->ping_req = MPI_REQUEST_NULL;
+	}
+	if (judge && now - s->last_heard > timeout) {
+		char host[64] = "";
+
+		gethostname(host, sizeof(host) - 1);
+		gd__log(s->rank,
+		        "worker %d on %s: no word from rank 0 for %.1f s (heartbeat timeout %g s): "
+		        "leaving",
+		        s->wid, host, now - s->last_heard, timeout);
+		s->lost = 1;
+	}
+	return s->lost;
 }
 
 void gd__sup_flush(sup *s)
@@ -113,10 +175,14 @@ static int from_rank0(void *ctx, const gd__rec *r)
 	}
 	case GD_REC_STOP:
 		s->stop = 1;
+		s->lost_run |= (r->aux & GD_CTL_LOST) != 0;
 		return 0;
 	case GD_REC_ABORT:
 		s->abort = 1;
+		s->lost_run |= (r->aux & GD_CTL_LOST) != 0;
 		return 0;
+	case GD_REC_PING:
+		return 0; /* gd__sup_recv_rank0() noted when it came */
 	default:
 		snprintf(c->err, sizeof(c->err), "unexpected %s record",
 		         gd__rec_type_name(r->type));
@@ -146,6 +212,7 @@ int gd__sup_recv_rank0(sup *s)
 		if (!flag)
 			return got;
 		got = 1;
+		s->last_heard = gd_now();
 		if (gd__mpi(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count")) {
 			s->err = GD_EMPI;
 			gd__mpi_discard(&msg);

@@ -60,6 +60,8 @@ static void run_inline(sup *s)
 			return;
 		}
 		gd__held_pop(s);
+		if (gd__sup_heartbeat(s, 0))
+			return; /* cannot be reached: the main loop ends the rank */
 		/* long tasks report at once, and look for an ABORT; tiny ones
 		 * report in batches and run on without polling rank 0: a poll
 		 * that finds nothing gives the core away on a shared node */
@@ -119,6 +121,10 @@ static int sup_init(sup *s, MPI_Comm comm, const gd_worker_class *cls, const gd_
 	s->fd = -1;
 	s->pidfd = -1;
 	s->req[0] = s->req[1] = MPI_REQUEST_NULL;
+	s->ping_req = MPI_REQUEST_NULL;
+	s->last_heard = gd_now();
+	gd__rec ping = {.type = GD_REC_PING, .worker = (uint32_t)s->wid};
+	gd__rec_put_hdr(s->ping, &ping);
 	s->x.cls = cls;
 	s->x.args = &cfg->args;
 	s->x.w.id = s->wid;
@@ -175,11 +181,16 @@ static void sup_free(sup *s)
 	MPI_Status st[2];
 
 	gd__sup_reap_leaving(s);
-	(void)gd__mpi(MPI_Waitall(2, s->req, st), "MPI_Waitall");
+	/* rank 0 lost: a send to it may never complete, its buffer is left */
+	if (!s->lost) {
+		(void)gd__mpi(MPI_Waitall(2, s->req, st), "MPI_Waitall");
+		if (s->ping_req != MPI_REQUEST_NULL)
+			(void)gd__mpi(MPI_Wait(&s->ping_req, MPI_STATUS_IGNORE), "MPI_Wait");
+		gd__bytes_free(&s->out[0]);
+		gd__bytes_free(&s->out[1]);
+	}
 	for (unsigned i = 0; s->rbuf && i < s->nrbuf; i++)
 		gd__bytes_free(&s->rbuf[i]);
-	gd__bytes_free(&s->out[0]);
-	gd__bytes_free(&s->out[1]);
 	gd__bytes_free(&s->in);
 	for (unsigned b = 0; s->shm && b < s->nshm; b++)
 		gd__shm_close(&s->shm[b]);
@@ -314,6 +325,13 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	while (!s.err) {
 		int busy = recv_rank0(&s);
 
+		/* rank 0 is lost (silent, or not taking results): leave now */
+		if (gd__sup_heartbeat(&s, !busy) || s.lost) {
+			if (s.ex != EX_NONE)
+				gd__sup_reap_executor(&s, 1);
+			gd__held_drop_all(&s);
+			break;
+		}
 		if (s.abort) {
 			if (s.ex != EX_NONE)
 				gd__sup_reap_executor(&s, 1);
@@ -362,6 +380,10 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 	}
 	if (s.ex != EX_NONE)
 		gd__sup_reap_executor(&s, 1);
+	if (s.lost) {
+		rc = GD_ELOST;
+		goto out_free;
+	}
 	if (s.err && !s.stop && !s.abort) {
 		char why[128];
 		MPI_Status st[2]; /* see sup_free() */
@@ -377,7 +399,7 @@ int gd__worker_main(MPI_Comm comm, const gd_worker_class *cls, const gd__wcfg *c
 		gd__sup_send_rec(&s, GD_REC_BYE, 0, 0, 0, NULL, 0, 0);
 		gd__sup_flush(&s);
 	}
-	rc = s.err;
+	rc = s.err ? s.err : s.lost_run ? GD_ELOST : 0;
 out_free:
 	sup_free(&s);
 	for (int k = 0; k < 4; k++)

@@ -23,6 +23,7 @@ static const char *const rec_names[GD_REC__MAX] = {
         [GD_REC_BYE] = "BYE",
         [GD_REC_TASK_SHM] = "TASK_SHM",
         [GD_REC_TASK_DROP] = "TASK_DROP",
+        [GD_REC_PING] = "PING",
 };
 
 const char *gd__rec_type_name(int type)
@@ -271,6 +272,7 @@ int gd__cfg_pack(const gd_config *cfg, gd__bytes *out)
 	for (size_t i = 0; i < cfg->n_gpu_ids; i++)
 		rc |= gd__put_u32(out, (uint32_t)cfg->gpu_ids[i]);
 	rc |= gd__put_u32(out, cfg->gpus_per_worker);
+	rc |= gd__put_u64(out, dbl_bits(cfg->heartbeat_timeout));
 	return rc ? GD_ENOMEM : 0;
 }
 
@@ -336,9 +338,11 @@ int gd__cfg_unpack(const uint8_t *p, size_t len, gd__wcfg *w)
 			w->gpu_ids[i] = (int)gd__rd_u32(&r);
 	}
 	w->gpus_per_worker = gd__rd_u32(&r);
+	w->heartbeat_timeout = bits_dbl(gd__rd_u64(&r));
 	if (r.bad || r.p != r.end)
 		return GD_EPROTO;
-	if (w->window == 0 || !(w->task_timeout >= 0) || !(w->setup_timeout >= 0))
+	if (w->window == 0 || !(w->task_timeout >= 0) || !(w->setup_timeout >= 0) ||
+	    !(w->heartbeat_timeout >= 0))
 		return GD_EPROTO;
 	return 0;
 }

@@ -53,8 +53,13 @@ typedef enum gd__rec_type {
 	                        memory: u32 buffer, u32 0, u64 offset, u64 length */
 	GD_REC_TASK_DROP,    /* r0 -> worker: a large task whose payload rank 0 wrote into
 	                        the worker's drop: u32 drop, u32 0, u64 offset, u64 length */
+	GD_REC_PING, /* r0 <-> worker: a heartbeat, nothing else (gd_config.heartbeat_timeout) */
 	GD_REC__MAX
 } gd__rec_type;
+
+/* aux of a STOP or ABORT record: a node was lost, so the run ends without
+ * its final collectives (gd_run() returns GD_ELOST) */
+#define GD_CTL_LOST 1u
 
 /* flags */
 #define GD_RF_CRASH   0x01 /* ERROR: the executor died (signal or exit) */
@@ -193,6 +198,7 @@ typedef struct gd__wcfg {
 	uint64_t base_seed;
 	double task_timeout;
 	double setup_timeout;
+	double heartbeat_timeout;
 	gd_args args; /* kv points into kv_store / str_store */
 	gd_kv *kv_store;
 	char *str_store;

@@ -162,19 +162,21 @@ typedef struct cli_opts {
 	int monochrome;                             /* --monochrome */
 	const char *setup_args[CLI_MAX_SETUP_ARGS]; /* --setup-arg KEY=VALUE, as given */
 	size_t n_setup_args;
-	unsigned start_failures; /* --start-failures K: 0 = the default */
-	double setup_timeout;    /* --setup-timeout, 0 = none */
-	unsigned stderr_lines;   /* --stderr-lines N (default CLI_DEFAULT_STDERR_LINES) */
-	const char *halt_spec;   /* --halt SPEC as given, NULL = never */
-	int halt;                /* GD_HALT_NEVER / _SOON / _NOW */
-	int halt_on;             /* GD_HALT_ON_FAIL / _SUCCESS */
-	uint64_t halt_count;     /* N, 0 = halt_percent */
-	double halt_percent;     /* P of fail=P% */
-	double status_interval;  /* --status-interval SECONDS (default 1, 0 = no status file) */
-	double deadline;         /* --deadline, seconds since the epoch, 0 = not given */
-	int no_deadline;         /* --deadline none: not even the Slurm job's end */
-	double deadline_margin;  /* --deadline-margin, 0 = the library's default */
-	double task_time;        /* --task-time, 0 = learn it */
+	unsigned start_failures;  /* --start-failures K: 0 = the default */
+	double setup_timeout;     /* --setup-timeout, 0 = none */
+	unsigned stderr_lines;    /* --stderr-lines N (default CLI_DEFAULT_STDERR_LINES) */
+	const char *halt_spec;    /* --halt SPEC as given, NULL = never */
+	int halt;                 /* GD_HALT_NEVER / _SOON / _NOW */
+	int halt_on;              /* GD_HALT_ON_FAIL / _SUCCESS */
+	uint64_t halt_count;      /* N, 0 = halt_percent */
+	double halt_percent;      /* P of fail=P% */
+	double status_interval;   /* --status-interval SECONDS (default 1, 0 = no status file) */
+	double deadline;          /* --deadline, seconds since the epoch, 0 = not given */
+	int no_deadline;          /* --deadline none: not even the Slurm job's end */
+	double deadline_margin;   /* --deadline-margin, 0 = the library's default */
+	double task_time;         /* --task-time, 0 = learn it */
+	double heartbeat_timeout; /* --heartbeat-timeout, 0 = none */
+	int heartbeat_set;        /* ... given (else the library's default) */
 } cli_opts;
 
 /* Parse a --halt SPEC into o (never, soon|now,fail=N|P%, soon|now,success=N).

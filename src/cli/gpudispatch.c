@@ -48,6 +48,7 @@ typedef struct app {
 	int say_setup_fail; /* print setup failures as they happen */
 	cli_status status;  /* RESULTS.status */
 	cli_lock lock;      /* the results file's, held by rank 0 */
+	int lost;           /* a rank was lost: the run ends without MPI_Finalize() */
 } app;
 
 /* ---------------------------------------------------------------- helpers */
@@ -422,6 +423,8 @@ static void fill_config(const app *a, const cli_kv_store *kv, gd_config *cfg, gd
 		cfg->window = o->window;
 	cfg->task_timeout = o->timeout;
 	cfg->setup_timeout = o->setup_timeout;
+	if (o->heartbeat_set)
+		cfg->heartbeat_timeout = o->heartbeat_timeout;
 	cfg->base_seed = o->seed;
 	cfg->retries = o->retries;
 	cfg->setup_args = kv ? kv->kv : NULL;
@@ -544,6 +547,8 @@ static int run(app *a, int rank)
 	rc = gd_ui_run(MPI_COMM_WORLD, &cli_worker_class, gen, a, &cb, &cfg, &ui, &stats);
 	if (rank == 0)
 		cli_status_close(&a->status, &stats, rc);
+	if (rc == GD_ELOST)
+		a->lost = 1; /* main() ends the job: MPI_Finalize() would wait for the lost */
 	if (rank != 0) {
 		status = 0; /* rank 0's status is the job's */
 		goto out;
@@ -585,6 +590,16 @@ static int run(app *a, int rank)
 		        " abandoned in flight; run again with --resume%s to run the rest\n",
 		        stats.completed + stats.failed + stats.timed_out, stats.not_done,
 		        a->o.results ? "" : " and --results FILE");
+		break;
+	case GD_ELOST:
+		exit_code = CLI_EXIT_INTERRUPTED;
+		fprintf(stderr,
+		        "gpudispatch: stopped: %d worker(s) lost (the message above names the "
+		        "host): "
+		        "%" PRIu64 " tasks finished, %" PRIu64
+		        " abandoned in flight; run again with --resume%s to run the rest\n",
+		        stats.n_lost, stats.completed + stats.failed + stats.timed_out,
+		        stats.not_done, a->o.results ? "" : " and --results FILE");
 		break;
 	case GD_ENOWORKER:
 		exit_code = CLI_EXIT_USAGE;
@@ -724,6 +739,17 @@ int main(int argc, char **argv)
 	else
 		status = run(&a, rank);
 	fflush(stdout);
+	if (a.lost) {
+		/* a rank was lost: MPI_Finalize() may wait for it forever.  Rank 0
+		 * has flushed the results file and said why: it ends the job with
+		 * its status.  The other ranks wait for that (leaving first would
+		 * make the launcher kill rank 0 before it is done), then leave. */
+		fflush(stderr);
+		if (rank == 0)
+			MPI_Abort(MPI_COMM_WORLD, status);
+		sleep(5);
+		_exit(CLI_EXIT_INTERRUPTED);
+	}
 	gd_finalize();
 	return status;
 }

@@ -104,6 +104,9 @@ void cli_usage(FILE *out)
 	      "                        the time to it, at least 5 s, at most 300 s)\n"
 	      "  --task-time SECONDS   how long a task takes, before it is measured (and the\n"
 	      "                        least that is assumed after)\n"
+	      "  --heartbeat-timeout SECONDS  a rank silent this long is lost (a node or link\n"
+	      "                        gone): the run stops, exit 3, resumable (default 20,\n"
+	      "                        0 = never)\n"
 	      "  --ui auto|tui|text|none  the dashboard (default auto)\n"
 	      "  --refresh HZ          dashboard refreshes per second (default 2)\n"
 	      "  --monochrome          dashboard without colours\n"
@@ -414,6 +417,7 @@ static const struct opt opts_table[] = {
         {"task-time", O_VALUE, 1, 0},
         {"force", O_FLAG, 1, 0},
         {"keep-children", O_FLAG, 1, 0},
+        {"heartbeat-timeout", O_VALUE, 1, 0},
 };
 
 /* A --setup-arg key: a name a program can take as a keyword argument. */
@@ -466,6 +470,10 @@ static int set_opt(cli_opts *o, const char *name, const char *val, char *err, si
 	} else if (!strcmp(name, "grace")) {
 		if (parse_seconds(val, &o->grace))
 			return BAD("a number of seconds >= 0");
+	} else if (!strcmp(name, "heartbeat-timeout")) {
+		if (parse_seconds(val, &o->heartbeat_timeout))
+			return BAD("a number of seconds >= 0");
+		o->heartbeat_set = 1;
 	} else if (!strcmp(name, "retries")) {
 		if (parse_u64(val, 1000, &u))
 			return BAD("a whole number from 0 to 1000");
