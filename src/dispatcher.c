@@ -230,18 +230,19 @@ static int setup(disp *d)
 	}
 	for (int i = 0; d->batches && i < d->nbatches; i++)
 		d->batches[i].req = MPI_REQUEST_NULL;
-	for (int i = 0; d->w && i < d->nw; i++)
+	for (int i = 0; d->w && i < d->nw; i++) {
+		d->w[i].ping_req = MPI_REQUEST_NULL;
 		for (unsigned k = 0; k < GD_DROPS; k++) {
 			gd__shm_init(&d->w[i].drop[k]);
 			d->w[i].drop_slot[k] = -1;
 		}
+	}
 	if (!d->slots || rings || !d->w || !d->batches || !d->st->workers || !d->in_hungry)
 		return GD_ENOMEM;
 	d->free_head = 0;
 	for (int i = 0; i < d->nw; i++) {
 		if (gd__ring_init(&d->w[i].held, d->win.W))
 			return GD_ENOMEM;
-		d->w[i].ping_req = MPI_REQUEST_NULL;
 		d->w[i].last_heard = gd_now();
 		d->w[i].big_max = GD_BIG_MAX;
 		gd_worker_stats *row = &d->st->workers[i];
