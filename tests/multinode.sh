@@ -103,11 +103,9 @@ check "link cut: rank 0 names the lost host within 40 s ($((SECONDS - t0)) s)" g
 t=$((SECONDS + 30))
 while ! grep -q "run again with --resume" err.txt && [ $SECONDS -lt $t ]; do sleep 0.2; done
 check "link cut: rank 0 says the run is resumable" grep -q "worker(s) lost.*run again with --resume" err.txt
-# mpirun prints the abort late on a loaded machine: give it a minute
-t=$((SECONDS + 60))
-while ! grep -q "MPI_ABORT was invoked on rank 0" err.txt && [ $SECONDS -lt $t ]; do sleep 0.2; done
-check "link cut: rank 0 ends with status 3 (MPI_Abort)" grep -q "MPI_ABORT was invoked on rank 0.*" err.txt ||
-	tail -n 20 err.txt
+# (Open MPI's own abort report is not checked: after a cut link mpirun may
+# wait for the daemon behind it and never print it; rank 0's message above
+# and the resume below are what the user relies on)
 check "link cut: the results file is valid JSON Lines" valid_json r3.jsonl
 # Open MPI's mpirun waits for the daemon behind the cut link: end it here
 kill -9 "$RUNPID" 2>/dev/null; wait "$RUNPID" 2>/dev/null; RUNPID=
