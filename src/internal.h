@@ -13,6 +13,7 @@
 #define GD_INTERNAL_H
 
 #include "gpudispatch.h"
+#include "proctree.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -73,8 +74,5 @@ int gd__mpi_discard(MPI_Message *m);
 
 /* "killed by signal 11 (Segmentation fault)" / "exited with status 3". */
 void gd__describe_status(int status, char *buf, size_t size);
-/* SIGKILL every descendant of root (not root itself), over and over until
- * none is left alive but zombies; \return how many signals went out. */
-int gd__kill_descendants(pid_t root);
 
 #endif

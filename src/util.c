@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -144,96 +143,4 @@ void gd__describe_status(int status, char *buf, size_t size)
 		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
 	else
 		snprintf(buf, size, "stopped (wait status 0x%x)", status);
-}
-
-/* The pids of root's descendants (not root), breadth first through
- * /proc/PID/task/TID/children; \return how many (at most max). */
-static size_t descendants(pid_t root, pid_t *out, size_t max)
-{
-	size_t n = 0, next = 0;
-	pid_t cur = root;
-
-	for (;;) {
-		char path[64], buf[4096];
-		DIR *d;
-		struct dirent *e;
-
-		snprintf(path, sizeof(path), "/proc/%d/task", (int)cur);
-		if ((d = opendir(path))) {
-			while ((e = readdir(d)) && n < max) {
-				int fd;
-				ssize_t k;
-
-				if (e->d_name[0] == '.')
-					continue;
-				snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children",
-				         (int)cur, e->d_name);
-				fd = open(path, O_RDONLY | O_CLOEXEC);
-				if (fd < 0)
-					continue;
-				k = read(fd, buf, sizeof(buf) - 1);
-				close(fd);
-				if (k <= 0)
-					continue;
-				buf[k] = '\0';
-				for (char *p = buf, *q; *p && n < max; p = q) {
-					long c = strtol(p, &q, 10);
-
-					if (q == p)
-						break;
-					if (c > 0)
-						out[n++] = (pid_t)c;
-				}
-			}
-			closedir(d);
-		}
-		if (next == n)
-			return n;
-		cur = out[next++];
-	}
-}
-
-/* A process that is still more than a zombie. */
-static int alive(pid_t pid)
-{
-	char path[64], buf[256], *rp;
-	int fd;
-	ssize_t k;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	k = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (k <= 0)
-		return 0;
-	buf[k] = '\0';
-	rp = strrchr(buf, ')'); /* the name may hold anything */
-	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
-}
-
-int gd__kill_descendants(pid_t root)
-{
-	pid_t pids[4096];
-	int killed = 0;
-
-	/* A process killed here hands its own children to the nearest
-	 * subreaper (the executor is one), where the next round finds them;
-	 * a process that forks meanwhile is caught the same way. */
-	for (int round = 0; round < 200; round++) {
-		size_t n = descendants(root, pids, sizeof(pids) / sizeof(pids[0]));
-		int any = 0;
-
-		for (size_t i = 0; i < n; i++)
-			if (alive(pids[i])) {
-				kill(pids[i], SIGKILL);
-				any = 1;
-				killed++;
-			}
-		if (!any)
-			break;
-		struct timespec ts = {0, 1000000}; /* 1 ms: let them die */
-		nanosleep(&ts, NULL);
-	}
-	return killed;
 }

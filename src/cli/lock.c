@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../proctree.h"
 
 static void host_name(char *h, size_t n)
 {
@@ -67,7 +68,7 @@ static int read_holder(int fd, char *host, size_t hn, long *pid)
 
 static int pid_alive(long pid)
 {
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	return pid > 0 && gd__proc_alive((pid_t)pid);
 }
 
 int cli_results_lock(cli_lock *l, const char *results, char *err, size_t errlen)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../proctree.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -125,114 +126,28 @@ void cli_last_lines(int fd, off_t since, int n, char *out, size_t outlen)
 void cli_kill_tree(pid_t pid, int sig)
 {
 	pid_t todo[1024];
-	size_t n = 0, next = 0;
+	size_t n;
 
-	/* breadth first through /proc's children lists, then kill them all */
-	todo[n++] = pid;
-	while (next < n && n < sizeof(todo) / sizeof(todo[0])) {
-		char path[64], buf[4096];
-		int fd;
-		ssize_t k;
-
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)todo[next],
-		         (int)todo[next]);
-		next++;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		k = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (k <= 0)
-			continue;
-		buf[k] = '\0';
-		for (char *p = buf, *e; *p && n < sizeof(todo) / sizeof(todo[0]); p = e) {
-			long c = strtol(p, &e, 10);
-
-			if (e == p)
-				break;
-			if (c > 0)
-				todo[n++] = (pid_t)c;
-		}
-	}
+	/* the whole tree first, then the signal: a child killed first would
+	 * hand its own children to a reaper where they are no longer found */
+	todo[0] = pid;
+	n = 1 + gd__descendants(pid, todo + 1, sizeof(todo) / sizeof(todo[0]) - 1);
 	for (size_t i = 0; i < n; i++)
 		kill(todo[i], sig);
 }
 
-/* Whether PID is more than a zombie. */
-static int alive(pid_t pid)
-{
-	char path[64], buf[256], *rp;
-	int fd;
-	ssize_t k;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	k = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (k <= 0)
-		return 0;
-	buf[k] = '\0';
-	rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
-}
-
 int cli_end_leftovers(int kill_them)
 {
-	pid_t self = getpid(), r;
 	int killed = 0, st;
 
 	/* The executor is a subreaper: whatever a finished command left
 	 * behind (a background job, a daemon that called setsid()) is its
 	 * child by now or below one.  None at all, the common case, costs one
 	 * system call. */
-	r = waitpid(-1, &st, WNOHANG);
-	if (r < 0)
+	if (waitpid(-1, &st, WNOHANG) < 0)
 		return 0;
-	for (int round = 0; kill_them && round < 200; round++) {
-		char path[64], buf[4096];
-		pid_t todo[1024];
-		size_t n = 0, next = 0;
-		int any = 0;
-
-		todo[n++] = self;
-		while (next < n && n < sizeof(todo) / sizeof(todo[0])) {
-			int fd;
-			ssize_t k;
-
-			/* single-threaded: the children of its main thread are all */
-			snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)todo[next],
-			         (int)todo[next]);
-			next++;
-			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-				continue;
-			k = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-			if (k <= 0)
-				continue;
-			buf[k] = '\0';
-			for (char *p = buf, *e; *p && n < sizeof(todo) / sizeof(todo[0]); p = e) {
-				long c = strtol(p, &e, 10);
-
-				if (e == p)
-					break;
-				if (c > 0)
-					todo[n++] = (pid_t)c;
-			}
-		}
-		for (size_t i = 1; i < n; i++)
-			if (alive(todo[i])) {
-				kill(todo[i], SIGKILL);
-				any = 1;
-				killed++;
-			}
-		if (!any)
-			break;
-		struct timespec ts = {0, 1000000}; /* 1 ms: let them die and be handed over */
-		nanosleep(&ts, NULL);
-		while (waitpid(-1, &st, WNOHANG) > 0)
-			;
-	}
+	if (kill_them)
+		killed = gd__kill_descendants(getpid());
 	/* reap what ended (with --keep-children, only that) */
 	while (waitpid(-1, &st, WNOHANG) > 0)
 		;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../proctree.h"
 
 static double wall_now(void)
 {
@@ -521,22 +522,7 @@ static char *slurp(const char *path, size_t *len)
  * launcher reaps it, and it writes no status any more. */
 static int pid_alive(int pid)
 {
-	char path[64], line[256];
-	FILE *f;
-	size_t n;
-	const char *rp;
-
-	if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 1;
-	n = fread(line, 1, sizeof(line) - 1, f);
-	fclose(f);
-	line[n] = '\0';
-	rp = strrchr(line, ')');
-	return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+	return pid > 0 && gd__proc_alive((pid_t)pid);
 }
 
 static void fmt_dur(char *buf, size_t n, double s)
