@@ -14,6 +14,7 @@ sed -e "s/@PROJECT_VERSION_MAJOR@/$major/" -e "s/@PROJECT_VERSION_MINOR@/$minor/
 	cmake/gpudispatch_version.h.in >"$out/include/gpudispatch_version.h"
 srcs="src/wire.c src/util.c src/errors.c src/journal.c"
 [ -f src/jsonw.c ] && srcs="$srcs src/jsonw.c"
+[ -f src/jrec.c ] && srcs="$srcs src/jrec.c"
 # shellcheck disable=SC2086
 cc -O2 -Iinclude -I"$out/include" -Isrc $(pkg-config --cflags ompi-c) -o "$out/bench_journal" \
 	bench/bench_journal.c $srcs $(pkg-config --libs ompi-c)

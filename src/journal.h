@@ -15,26 +15,11 @@
 #define GD_JOURNAL_H
 
 #include "internal.h"
+#include "jrec.h"
 
 #include <stdint.h>
 
-enum { GD_JS_OK = 1, GD_JS_ERROR, GD_JS_TIMEOUT };
-
-typedef struct gd__jrec {
-	uint64_t id;
-	uint64_t digest;
-	int status; /* GD_JS_* */
-} gd__jrec;
-
 typedef struct gd__journal gd__journal;
-
-uint64_t gd__fnv1a(const void *data, size_t len);
-
-/*
- * Parse one line (without its newline).  \return 1 with *out filled, or 0
- * when the line is not a complete, intact record.
- */
-int gd__journal_parse_line(const char *line, size_t len, gd__jrec *out);
 
 /*
  * Open the journal.  resume = 0: it must not exist or be empty.  Otherwise

@@ -106,6 +106,12 @@ js=$(st h.jsonl --json)
 check "journal alone: state unknown, counts from the journal" [ "$(jget "$js" state)" = unknown ] &&
 	[ "$(jget "$js" failed)" = "$(grep -c '"status":"error"' h.jsonl)" ]
 check "journal alone: the report says so" bash -c '"$GD_CLI" status h.jsonl | grep -q "no status file: from h.jsonl alone"'
+# a damaged record (its status edited, its checksum not) counts for nothing,
+# as on resume: the journal's counts and gpudispatch results agree
+sed '1s/"status":"error"/"status":"ok"/' h.jsonl >d.jsonl
+js=$(st d.jsonl --json)
+check "journal alone: a damaged record is not counted" [ "$(jget "$js" completed)" = 0 ] &&
+	[ "$(jget "$js" failed)" = "$("$GD_CLI" results d.jsonl --status error 2>/dev/null | grep -c '')" ]
 gd 2 run --tasks f.txt --ui none --results n.jsonl --status-interval 0 -- true
 check "--status-interval 0: no status file" [ "$RC" = 0 ] && [ ! -e n.jsonl.status ]
 

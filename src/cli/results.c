@@ -17,9 +17,16 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../jrec.h"
 
 enum { FMT_JSONL, FMT_CSV, FMT_TSV };
-enum { ST_OK = 1, ST_ERROR = 2, ST_TIMEOUT = 4 };
+/* --status's mask: one bit per record status (GD_JS_*) */
+#define ST_BIT(js) (1u << ((js)-1))
+enum {
+	ST_OK = ST_BIT(GD_JS_OK),
+	ST_ERROR = ST_BIT(GD_JS_ERROR),
+	ST_TIMEOUT = ST_BIT(GD_JS_TIMEOUT)
+};
 
 /* The members the command writes (docs/cli.md); a field that is none of
  * them is still taken when some record of the file has it. */
@@ -209,61 +216,6 @@ static int parse(int argc, char **argv, ropts *o)
 
 /* ------------------------------------------------------------ records */
 
-static uint64_t fnv1a(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-/* A record as the journal writes it (its checksum holds): 1 with its id
- * and status, else 0.  The same test as the journal's reader. */
-static int parse_rec(const char *line, size_t len, uint64_t *id, int *status)
-{
-	static const char tail[] = ",\"sum\":\"";
-	const size_t tl = sizeof(tail) - 1, hexl = 16;
-	char head[96], st[16], digest[17], sum[17];
-	unsigned long long v;
-	size_t body;
-	int n = 0;
-
-	if (len < tl + hexl + 2 + 10 || line[0] != '{' || line[len - 1] != '}' ||
-	    line[len - 2] != '"')
-		return 0;
-	body = len - 2 - hexl - tl;
-	if (memcmp(line + body, tail, tl) != 0)
-		return 0;
-	memcpy(sum, line + body + tl, hexl);
-	sum[hexl] = '\0';
-	for (size_t i = 0; i < hexl; i++)
-		if (!((sum[i] >= '0' && sum[i] <= '9') || (sum[i] >= 'a' && sum[i] <= 'f')))
-			return 0;
-	if (strtoull(sum, NULL, 16) != fnv1a(line, body))
-		return 0;
-	n = body < sizeof(head) - 1 ? (int)body : (int)sizeof(head) - 1;
-	memcpy(head, line, (size_t)n);
-	head[n] = '\0';
-	n = 0;
-	if (sscanf(head, "{\"id\":%20llu,\"status\":\"%15[a-z]\",\"digest\":\"%16[0-9a-f]\"%n", &v,
-	           st, digest, &n) != 3 ||
-	    n == 0)
-		return 0;
-	*id = v;
-	if (!strcmp(st, "ok"))
-		*status = ST_OK;
-	else if (!strcmp(st, "error"))
-		*status = ST_ERROR;
-	else if (!strcmp(st, "timeout"))
-		*status = ST_TIMEOUT;
-	else
-		return 0;
-	return 1;
-}
-
 static int cmp_rec(const void *a, const void *b)
 {
 	const rrec *x = a, *y = b;
@@ -414,10 +366,9 @@ int cli_results_main(int argc, char **argv)
 	for (size_t pos = 0; pos < size;) {
 		const char *nl = memchr(map + pos, '\n', size - pos);
 		size_t len = (size_t)((nl ? nl : map + size) - (map + pos));
-		uint64_t id;
-		int status;
+		gd__jrec jr;
 
-		if (nl && parse_rec(map + pos, len, &id, &status)) {
+		if (nl && gd__journal_parse_line(map + pos, len, &jr)) {
 			if (nrec == cap) {
 				size_t ncap = cap ? cap * 2 : 1024;
 				rrec *n = realloc(recs, ncap * sizeof(*n));
@@ -430,7 +381,7 @@ int cli_results_main(int argc, char **argv)
 				recs = n;
 				cap = ncap;
 			}
-			recs[nrec] = (rrec){id, pos, len, nrec, status};
+			recs[nrec] = (rrec){jr.id, pos, len, nrec, (int)ST_BIT(jr.status)};
 			nrec++;
 			if (n_unres) {
 				cli_member mm[MAX_MEMBERS];

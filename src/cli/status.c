@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../jrec.h"
 #include "../proctree.h"
 
 static double wall_now(void)
@@ -437,7 +438,7 @@ typedef struct jcounts {
 typedef struct idst {
 	uint64_t id;
 	uint64_t seq;
-	char st;
+	int st; /* GD_JS_* */
 } idst;
 
 static int cmp_idst(const void *a, const void *b)
@@ -462,12 +463,10 @@ static void read_journal(const char *path, jcounts *jc)
 		return;
 	jc->have = 1;
 	while ((len = getline(&line, &cap, f)) > 0) {
-		unsigned long long id;
-		char st[16];
+		gd__jrec jr;
 
-		if (line[len - 1] != '\n' || len < 3 || line[len - 2] != '}')
-			continue; /* a torn last line */
-		if (sscanf(line, "{\"id\":%20llu,\"status\":\"%15[a-z]\"", &id, st) != 2)
+		/* a torn or damaged line counts for nothing, as on resume */
+		if (line[len - 1] != '\n' || !gd__journal_parse_line(line, (size_t)len - 1, &jr))
 			continue;
 		if (n == room) {
 			size_t nr = room ? room * 2 : 1024;
@@ -478,9 +477,9 @@ static void read_journal(const char *path, jcounts *jc)
 			v = nv;
 			room = nr;
 		}
-		v[n].id = id;
+		v[n].id = jr.id;
 		v[n].seq = n;
-		v[n].st = st[0];
+		v[n].st = jr.status;
 		n++;
 	}
 	free(line);
@@ -491,11 +490,11 @@ static void read_journal(const char *path, jcounts *jc)
 	for (size_t i = 0; i < n; i++) {
 		if (i + 1 < n && v[i + 1].id == v[i].id)
 			continue; /* not the final record */
-		if (v[i].st == 'o')
+		if (v[i].st == GD_JS_OK)
 			jc->ok++;
-		else if (v[i].st == 'e')
+		else if (v[i].st == GD_JS_ERROR)
 			jc->error++;
-		else if (v[i].st == 't')
+		else
 			jc->timeout++;
 	}
 	free(v);

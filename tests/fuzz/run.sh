@@ -16,7 +16,7 @@ sed -e "s/@PROJECT_VERSION_MAJOR@/$major/" -e "s/@PROJECT_VERSION_MINOR@/$minor/
 	-e "s/@PROJECT_VERSION_PATCH@/$patch/" -e "s/@PROJECT_VERSION@/$version/" \
 	cmake/gpudispatch_version.h.in >"$out/include/gpudispatch_version.h"
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -I$out/include -Isrc -Iui $(pkg-config --cflags ompi-c)"
-common="src/wire.c src/util.c src/errors.c src/journal.c src/jsonw.c $(pkg-config --libs ompi-c)"
+common="src/wire.c src/util.c src/errors.c src/journal.c src/jrec.c src/jsonw.c $(pkg-config --libs ompi-c)"
 # the JSON writer's target checks its output with the command's JSON reader
 cli="src/cli/json.c src/cli/buf.c -lm"
 for t in wire journal jsonw; do
